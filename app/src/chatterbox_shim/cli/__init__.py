@@ -1,0 +1,1 @@
+"""Command-line entry points (see pyproject's [project.scripts])."""

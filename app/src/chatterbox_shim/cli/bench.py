@@ -1,0 +1,232 @@
+"""shim-bench: latency and real-time factor of an engine, in process and over HTTP, in one run.
+
+The service is built exactly as in production (settings, engine, worker, FastAPI app under
+uvicorn on 127.0.0.1), then each sentence is synthesized in process (through the worker, no HTTP)
+and over HTTP, alternately, so both columns see the same machine state. Prints a table and writes
+JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import secrets
+import sys
+import threading
+import time
+from dataclasses import asdict, dataclass
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from .. import contract as c
+from ..bench_stats import summary
+from ..settings import Settings
+
+
+@dataclass
+class Sample:
+    mode: str
+    sentence: int
+    run: int
+    wall_s: float
+    engine_s: float | None
+    audio_s: float
+    speech_tokens: int | None
+
+    @property
+    def rtf(self) -> float:
+        return self.wall_s / self.audio_s
+
+
+def default_sentences() -> list[str]:
+    text = resources.files("chatterbox_shim").joinpath("data/sentences.txt").read_text(encoding="utf-8")
+    return [line.strip() for line in text.splitlines() if line.strip()]
+
+
+def _gpu_facts() -> dict[str, Any]:
+    try:
+        import torch
+    except ImportError:
+        return {"torch": None}
+    facts: dict[str, Any] = {"torch": torch.__version__, "cuda_available": torch.cuda.is_available()}
+    if torch.cuda.is_available():
+        free, total = torch.cuda.mem_get_info()
+        facts.update(
+            gpu=torch.cuda.get_device_name(),
+            capability=".".join(map(str, torch.cuda.get_device_capability())),
+            cuda=torch.version.cuda,
+            max_memory_allocated_gb=round(torch.cuda.max_memory_allocated() / 1e9, 3),
+            max_memory_reserved_gb=round(torch.cuda.max_memory_reserved() / 1e9, 3),
+            device_used_gb=round((total - free) / 1e9, 3),
+        )
+    return facts
+
+
+def _serve(app: Any) -> tuple[Any, int, threading.Thread]:
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    return server, port, thread
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="shim-bench", description=__doc__)
+    parser.add_argument("--engine", choices=("chatterbox", "lab"), default="chatterbox")
+    parser.add_argument("--weights", type=Path, help="weights folder (chatterbox engine)")
+    parser.add_argument("--manifest", type=Path, help="weights manifest (default: pinned production)")
+    parser.add_argument("--voices", type=Path, help="voices folder with metadata.json")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--runs", type=int, default=3, help="passes over the sentences")
+    parser.add_argument("--max-speech-tokens", type=int, default=1000, help="token ceiling (cap per text below it)")
+    parser.add_argument("--sentences", type=Path, help="one sentence per line (default: the 10 kept in the repo)")
+    parser.add_argument("--limit", type=int, help="use only the first N sentences")
+    parser.add_argument("--json", type=Path, help="write the results here")
+    args = parser.parse_args(argv)
+
+    from ..logs import configure_logging
+    from ..service import ShimService, build_engine
+
+    configure_logging("WARNING")
+    sentences = (
+        [s.strip() for s in args.sentences.read_text().splitlines() if s.strip()]
+        if args.sentences
+        else default_sentences()
+    )[: args.limit]
+    token = secrets.token_urlsafe(24)
+    settings = Settings(
+        engine=args.engine,
+        weights_dir=args.weights,
+        weights_manifest=args.manifest,
+        voices_dir=args.voices,
+        device=args.device,
+        max_speech_tokens=args.max_speech_tokens,
+        queue_depth=4,
+        token=token,
+    )
+    from pydantic import SecretStr
+
+    started = time.perf_counter()
+    engine = build_engine(settings)
+    service = ShimService(settings, SecretStr(token), engine)
+    from ..http_app import create_app
+
+    server, port, thread = _serve(create_app(service))
+    url = f"http://127.0.0.1:{port}"
+    with httpx.Client(timeout=600) as client:
+        while client.get(url + c.READY_PATH).status_code != 200:
+            if service.failure:
+                print(f"shim-bench: start-up failed: {service.failure}", file=sys.stderr)
+                return 1
+            time.sleep(0.1)
+        ready_s = time.perf_counter() - started
+        samples: list[Sample] = []
+        for run in range(args.runs):
+            for index, text in enumerate(sentences):
+                seed = 1000 * run + index
+                params = service.params(text, settings.default_voice, seed=seed)
+                t0 = time.perf_counter()
+                result = service.submit(params).future.result()
+                samples.append(
+                    Sample(
+                        "in_process",
+                        index,
+                        run,
+                        time.perf_counter() - t0,
+                        result.synth_seconds,
+                        result.pcm.seconds,
+                        result.output.speech_tokens,
+                    )
+                )
+                t0 = time.perf_counter()
+                response = client.post(
+                    url + c.TTS_PATH, json={"text": text, "seed": seed}, headers={c.TOKEN_HEADER: token}
+                )
+                wall = time.perf_counter() - t0
+                if response.status_code != 200:
+                    print(f"shim-bench: HTTP {response.status_code}: {response.text[:200]}", file=sys.stderr)
+                    return 1
+                samples.append(
+                    Sample("http", index, run, wall, None, float(response.headers[c.HEADER_AUDIO_DURATION]), None)
+                )
+    server.should_exit = True
+    thread.join(10)
+
+    report = build_report(args, settings, service, samples, ready_s, sentences)
+    print_table(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def build_report(
+    args: argparse.Namespace,
+    settings: Settings,
+    service: Any,
+    samples: list[Sample],
+    ready_s: float,
+    sentences: list[str],
+) -> dict[str, Any]:
+    from ..weights import Manifest
+
+    modes: dict[str, Any] = {}
+    for mode in ("in_process", "http"):
+        chosen = [s for s in samples if s.mode == mode]
+        modes[mode] = {
+            "latency_s": summary([s.wall_s for s in chosen]),
+            "rtf": summary([s.rtf for s in chosen]),
+            "audio_s": summary([s.audio_s for s in chosen]),
+        }
+    engine_s = [s.engine_s for s in samples if s.engine_s is not None]
+    http_p50 = modes["http"]["latency_s"]["p50"]
+    inproc_p50 = modes["in_process"]["latency_s"]["p50"]
+    engine = service.engine
+    manifest = Manifest.load(settings.weights_manifest) if settings.engine == "chatterbox" else None
+    return {
+        "tool": "shim-bench",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "engine": engine.name,
+        "device": getattr(engine, "device", "none"),
+        "runs": args.runs,
+        "sentences": len(sentences),
+        "speech_token_ceiling": settings.max_speech_tokens,
+        "tokens_per_sentence": sorted({s.speech_tokens for s in samples if s.speech_tokens is not None}),
+        "model_load_s": engine.load_seconds,
+        "time_to_ready_s": ready_s,
+        "engine_s": summary(engine_s),
+        "modes": modes,
+        "http_overhead": {"p50_ratio": http_p50 / inproc_p50, "p50_delta_ms": 1000 * (http_p50 - inproc_p50)},
+        "machine": {
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        },
+        "gpu": _gpu_facts(),
+        "weights_manifest": {"name": manifest.name, "digest": manifest.digest()} if manifest else None,
+        "samples": [asdict(s) | {"rtf": s.rtf} for s in samples],
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    print(f"engine {report['engine']} on {report['device']}, {report['sentences']} sentences x {report['runs']} runs")
+    print(f"model load {report['model_load_s'] or 0:.2f} s, time to /ready {report['time_to_ready_s']:.2f} s")
+    print(f"{'mode':12} {'p50 s':>8} {'p95 s':>8} {'RTF p50':>8} {'RTF p95':>8}")
+    for mode, data in report["modes"].items():
+        lat, rtf = data["latency_s"], data["rtf"]
+        print(f"{mode:12} {lat['p50']:8.3f} {lat['p95']:8.3f} {rtf['p50']:8.3f} {rtf['p95']:8.3f}")
+    overhead = report["http_overhead"]
+    print(f"HTTP overhead: p50 ratio {overhead['p50_ratio']:.4f} ({overhead['p50_delta_ms']:+.1f} ms)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,60 @@
+"""chatterbox-shim: start the service (settings from the environment, see docs/CONFIG.md)."""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+from ..logs import configure_logging
+from ..settings import SettingsError, load_settings
+from ..voices import VoiceError
+from ..weights import WeightsError
+
+EXIT_BAD_SETTINGS = 2
+EXIT_BAD_INPUTS = 3
+
+
+def main() -> int:
+    try:
+        settings, token = load_settings()
+    except SettingsError as exc:
+        print(f"chatterbox-shim: {exc}", file=sys.stderr)
+        return EXIT_BAD_SETTINGS
+    configure_logging(settings.log_level, secrets=[token.get_secret_value()])
+    log = logging.getLogger("chatterbox_shim")
+
+    import uvicorn
+
+    from ..http_app import create_app
+    from ..service import ShimService, build_engine
+
+    try:
+        engine = build_engine(settings)
+    except (WeightsError, VoiceError, ValueError) as exc:
+        log.error("refusing to start", extra={"reason": str(exc)})
+        print(f"chatterbox-shim: refusing to start: {exc}", file=sys.stderr)
+        return EXIT_BAD_INPUTS
+    service = ShimService(settings, token, engine)
+    log.info(
+        "starting",
+        extra={
+            "engine": engine.name,
+            "host": settings.host,
+            "port": settings.port,
+            "queue_depth": settings.queue_depth,
+        },
+    )
+    uvicorn.run(
+        create_app(service),
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        server_header=True,
+        timeout_keep_alive=5,
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

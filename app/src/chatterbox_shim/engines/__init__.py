@@ -1,0 +1,1 @@
+"""Synthesis engines: the real Chatterbox model, and a model-free lab engine."""

@@ -1,0 +1,171 @@
+"""ChatterboxEngine: chatterbox-tts 0.1.7 driven module by module, one request at a time.
+
+It follows ChatterboxTTS.generate() step for step with three differences that a server needs:
+voices are prepared once at load and never re-prepared per request (generate() overwrites the
+shared self.conds, so two voices could mix), the speech-token budget is capped by text length
+instead of the hard-coded 1000, and the stages are timed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+# tqdm draws a progress bar per decode in 0.1.7's T3.inference; a service log has no use for it.
+os.environ.setdefault("TQDM_DISABLE", "1")
+
+import numpy as np
+import torch
+
+from .. import blackwell
+from ..audio import InvalidAudioError
+from ..contract import EXAGGERATION_DEFAULT
+from ..voices import Voice
+from .base import Engine, EngineOutput, SynthesisParams, TokenCap
+
+log = logging.getLogger(__name__)
+
+# Sampling constants of ChatterboxTTS.generate() in 0.1.7.
+REPETITION_PENALTY = 1.2
+MIN_P = 0.05
+TOP_P = 1.0
+SPEECH_VOCAB_LIMIT = 6561  # ids at or above are special tokens, dropped before S3Gen
+
+
+def resolve_device(setting: str) -> str:
+    if setting != "auto":
+        return setting
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+class ChatterboxEngine(Engine):
+    name = "chatterbox"
+
+    def __init__(
+        self,
+        weights_dir: Path,
+        voices: dict[str, Voice],
+        *,
+        device: str = "auto",
+        patch_policy: blackwell.Policy = "auto",
+        token_cap: TokenCap | None = None,
+    ) -> None:
+        super().__init__()
+        self._weights_dir = weights_dir
+        self._voice_files = voices
+        self.device = resolve_device(device)
+        self._patch_policy = patch_policy
+        self.token_cap = token_cap or TokenCap()
+        self._model: Any = None
+        self._conds: dict[str, Any] = {}
+        self.patch_decision: blackwell.PatchDecision | None = None
+        self.voice_prepare_seconds: dict[str, float] = {}
+
+    @property
+    def voices(self) -> frozenset[str]:
+        return frozenset(self._voice_files)
+
+    @property
+    def model(self) -> Any:
+        if self._model is None:
+            raise RuntimeError("engine not loaded")
+        return self._model
+
+    def load(self) -> None:
+        from chatterbox.tts import ChatterboxTTS
+
+        started = time.perf_counter()
+        self.patch_decision = blackwell.apply_policy(self._patch_policy, self.device)
+        self._model = ChatterboxTTS.from_local(self._weights_dir, self.device)
+        loaded = time.perf_counter()
+        log.info("model loaded", extra={"seconds": round(loaded - started, 3), "device": self.device})
+        for name, voice in sorted(self._voice_files.items()):
+            voice_started = time.perf_counter()
+            self._model.prepare_conditionals(str(voice.path), exaggeration=EXAGGERATION_DEFAULT)
+            self._conds[name] = self._model.conds
+            self.voice_prepare_seconds[name] = time.perf_counter() - voice_started
+            log.info("voice prepared", extra={"voice": name, "seconds": round(self.voice_prepare_seconds[name], 3)})
+        self.load_seconds = time.perf_counter() - started
+
+    def _sync(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.synchronize()
+
+    def _t3_cond(self, voice: str, exaggeration: float) -> Any:
+        from chatterbox.models.t3.modules.cond_enc import T3Cond
+
+        cached = self._conds[voice].t3
+        if float(cached.emotion_adv.reshape(-1)[0]) == exaggeration:
+            return cached
+        # A new object, never a mutation: the cached voice stays as prepared.
+        return T3Cond(
+            speaker_emb=cached.speaker_emb,
+            cond_prompt_speech_tokens=cached.cond_prompt_speech_tokens,
+            emotion_adv=exaggeration * torch.ones(1, 1, 1),
+        ).to(device=self.device)
+
+    def text_tokens(self, text: str) -> torch.Tensor:
+        """punc_norm, tokenize, duplicate for CFG, wrap in start/stop text tokens (as generate())."""
+        import torch.nn.functional as F
+        from chatterbox.tts import punc_norm
+
+        hp = self.model.t3.hp
+        tokens = self.model.tokenizer.text_to_tokens(punc_norm(text)).to(self.device)
+        tokens = torch.cat([tokens, tokens], dim=0)
+        tokens = F.pad(tokens, (1, 0), value=hp.start_text_token)
+        return F.pad(tokens, (0, 1), value=hp.stop_text_token)
+
+    def synthesize(self, params: SynthesisParams, max_new_tokens: int | None = None) -> EngineOutput:
+        from chatterbox.models.s3tokenizer import drop_invalid_tokens
+
+        if params.voice not in self._conds:
+            raise KeyError(params.voice)
+        model = self.model
+        cap = max_new_tokens if max_new_tokens is not None else self.token_cap.for_text(params.text)
+        if params.seed is not None:
+            torch.manual_seed(params.seed)
+        stages: dict[str, float] = {}
+        with torch.inference_mode():
+            started = time.perf_counter()
+            t3_cond = self._t3_cond(params.voice, params.exaggeration)
+            speech = model.t3.inference(
+                t3_cond=t3_cond,
+                text_tokens=self.text_tokens(params.text),
+                max_new_tokens=cap,
+                temperature=params.temperature,
+                cfg_weight=params.cfg_weight,
+                repetition_penalty=REPETITION_PENALTY,
+                min_p=MIN_P,
+                top_p=TOP_P,
+            )
+            generated = int(speech.shape[-1])
+            speech = drop_invalid_tokens(speech[0])
+            speech = speech[speech < SPEECH_VOCAB_LIMIT].to(self.device)
+            self._sync()
+            stages["t3"] = time.perf_counter() - started
+            if speech.numel() == 0:
+                raise InvalidAudioError("the model produced no speech tokens")
+            started = time.perf_counter()
+            wav, _ = model.s3gen.inference(speech_tokens=speech, ref_dict=self._conds[params.voice].gen)
+            wav_np = wav.squeeze(0).detach().cpu().numpy()
+            stages["s3gen"] = time.perf_counter() - started
+        started = time.perf_counter()
+        watermarked = model.watermarker.apply_watermark(wav_np, sample_rate=model.sr)
+        stages["watermark"] = time.perf_counter() - started
+        if generated >= cap:
+            log.warning("speech token cap reached", extra={"cap": cap, "chars": len(params.text)})
+        return EngineOutput(
+            wav=np.asarray(watermarked, dtype=np.float32),
+            speech_tokens=generated,
+            token_cap=cap,
+            stage_seconds=stages,
+        )
+
+    def describe(self) -> dict[str, object]:
+        facts: dict[str, object] = {"engine": self.name, "device": self.device.split(":")[0]}
+        if self.patch_decision is not None:
+            facts["blackwell_patches"] = self.patch_decision.enabled
+        return facts

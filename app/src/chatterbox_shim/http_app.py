@@ -1,0 +1,269 @@
+"""The HTTP face of the shim: Panda's contract, byte for byte."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from . import contract as c
+from .audio import InvalidAudioError
+from .request_model import TTSRequest
+from .service import ShimService, Synthesis
+from .voices import voice_name
+from .worker import Job, QueueFullError
+
+log = logging.getLogger(__name__)
+
+JSON_TYPES = ("application/json", "application/x-json")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, detail: Any, headers: dict[str, str] | None = None) -> None:
+        self.status = status
+        self.detail = detail
+        self.headers = headers or {}
+
+
+class ClientGoneError(Exception):
+    """The caller disconnected while its request waited."""
+
+
+def _error(status: int, detail: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _validation_detail(exc: ValidationError) -> list[dict[str, Any]]:
+    # Location, message and type only: echoing the input could put a caller's text in our logs.
+    return [{"loc": list(e["loc"]), "msg": e["msg"], "type": e["type"]} for e in exc.errors()]
+
+
+def _reject_constant(name: str) -> float:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+async def _read_body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise ApiError(413, f"request body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise ApiError(413, f"request body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _parse_request(body: bytes, content_type: str | None) -> TTSRequest:
+    if content_type is not None:
+        media_type = content_type.split(";", 1)[0].strip().lower()
+        if media_type and media_type not in JSON_TYPES and not media_type.endswith("+json"):
+            raise ApiError(422, "request body must be JSON (Content-Type: application/json)")
+    try:
+        payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
+    except UnicodeDecodeError:
+        raise ApiError(422, "request body is not valid UTF-8") from None
+    except RecursionError:
+        raise ApiError(422, "request body is nested too deeply") from None
+    except ValueError as exc:
+        raise ApiError(422, f"request body is not valid JSON: {exc}") from None
+    if not isinstance(payload, dict):
+        raise ApiError(422, "request body must be a JSON object")
+    try:
+        return TTSRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise ApiError(422, _validation_detail(exc)) from None
+
+
+async def _wait_for_disconnect(request: Request) -> None:
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _result_or_disconnect(request: Request, job: Job[Synthesis]) -> Synthesis:
+    result = asyncio.wrap_future(job.future)
+    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    try:
+        done, _ = await asyncio.wait({result, watcher}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if result in done:
+        if job.future.cancelled():
+            raise ApiError(503, "the service is stopping")
+        return result.result()
+    job.abandon()
+    raise ClientGoneError
+
+
+def create_app(service: ShimService) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        service.start()
+        try:
+            yield
+        finally:
+            await asyncio.to_thread(service.stop)
+
+    app = FastAPI(
+        title="Chatterbox TTS (Titan failover shim)",
+        version="1",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = service
+    retry_after = {c.HEADER_RETRY_AFTER: str(service.settings.retry_after_seconds)}
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return _error(exc.status_code, exc.detail, getattr(exc, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return _error(422, [{"loc": list(e["loc"]), "msg": e["msg"]} for e in exc.errors()])
+
+    @app.get(c.HEALTH_PATH)
+    async def health() -> dict[str, Any]:
+        return {
+            "status": "alive",
+            "state": service.state.value,
+            "ready": service.ready,
+            **service.engine.describe(),
+            "queue_depth": service.worker.depth,
+            "uptime_s": round(time.time() - service.started_at, 1),
+        }
+
+    @app.get(c.READY_PATH)
+    async def ready() -> JSONResponse:
+        if not service.ready:
+            body: dict[str, Any] = {"ready": False, "state": service.state.value}
+            if service.failure:
+                body["reason"] = "start-up failed; see the service log"
+            return JSONResponse(body, status_code=503, headers=retry_after)
+        return JSONResponse(
+            {
+                "ready": True,
+                "engine": service.engine.name,
+                "voices": sorted(service.engine.voices),
+                "load_s": round(service.engine.load_seconds or 0.0, 3),
+            }
+        )
+
+    @app.get(c.METRICS_PATH)
+    async def metrics() -> Response:
+        service.metrics.queue_depth.set(service.worker.depth)
+        return Response(service.metrics.render(), media_type=service.metrics.content_type)
+
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {
+            "description": "Raw little-endian int16 mono PCM at 24000 Hz",
+            "content": {c.PCM_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+        },
+        401: {"description": "Missing or wrong X-Internal-Token"},
+        404: {"description": "Voice not in the allowlist"},
+        413: {"description": "Body or text over the configured limit"},
+        422: {"description": "Invalid body"},
+        500: {"description": "Synthesis failed or produced silent/invalid audio"},
+        503: {"description": "Not ready, or the queue is full (see Retry-After)"},
+    }
+    openapi_body = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": TTSRequest.model_json_schema()}},
+        },
+        "parameters": [{"name": c.TOKEN_HEADER, "in": "header", "required": True, "schema": {"type": "string"}}],
+    }
+
+    @app.post(c.TTS_PATH, responses=responses, openapi_extra=openapi_body, response_class=Response)
+    async def tts(request: Request) -> Response:
+        started = time.perf_counter()
+        status = 500
+        fields: dict[str, Any] = {}
+        try:
+            response = await _synthesize(request, fields)
+            status = response.status_code
+            return response
+        except ApiError as exc:
+            status = exc.status
+            return _error(exc.status, exc.detail, exc.headers)
+        except ClientGoneError:
+            status = 499  # nginx's "client closed request"; never sent, only counted
+            service.metrics.abandoned.inc()
+            return Response(status_code=499)
+        finally:
+            elapsed = time.perf_counter() - started
+            service.metrics.requests.labels(status=str(status)).inc()
+            service.metrics.request_seconds.observe(elapsed)
+            log.info("tts", extra={"status": status, "request_s": round(elapsed, 4), **fields})
+
+    async def _synthesize(request: Request, fields: dict[str, Any]) -> Response:
+        provided = request.headers.get(c.TOKEN_HEADER)
+        if provided is None:
+            raise ApiError(401, f"missing {c.TOKEN_HEADER}")
+        expected = service.token.get_secret_value().encode()
+        if not hmac.compare_digest(provided.encode("utf-8", "surrogateescape"), expected):
+            raise ApiError(401, f"invalid {c.TOKEN_HEADER}")
+
+        body = await _read_body(request, service.settings.max_body_bytes)
+        req = _parse_request(body, request.headers.get("content-type"))
+        if req.unknown_fields:
+            service.note_unknown_fields(req.unknown_fields)
+        if len(req.text) > service.settings.max_text_chars:
+            raise ApiError(413, f"text over {service.settings.max_text_chars} characters")
+        voice = voice_name(req.voice) if req.voice is not None else service.settings.default_voice
+        if voice not in service.engine.voices:
+            raise ApiError(404, "voice not in the allowlist")
+        fields.update(voice=voice, chars=len(req.text))
+        if not service.ready:
+            raise ApiError(503, f"not ready ({service.state.value})", retry_after)
+
+        params = service.params(req.text, voice, req.exaggeration, req.cfg_weight, req.temperature, req.seed)
+        try:
+            job = service.submit(params)
+        except QueueFullError:
+            raise ApiError(503, "busy: the synthesis queue is full", retry_after) from None
+        try:
+            result = await _result_or_disconnect(request, job)
+        except InvalidAudioError as exc:
+            service.metrics.invalid_audio.inc()
+            log.error("refused invalid audio", extra={"reason": str(exc), "voice": voice})
+            raise ApiError(500, f"synthesis produced invalid audio: {exc}") from None
+        except (ApiError, ClientGoneError):
+            raise
+        except Exception as exc:
+            log.exception("synthesis failed", extra={"voice": voice})
+            raise ApiError(500, f"synthesis failed ({type(exc).__name__})") from None
+        finally:
+            service.metrics.queue_depth.set(service.worker.depth)
+
+        pcm = result.pcm
+        service.metrics.synthesis_seconds.observe(result.synth_seconds)
+        service.metrics.real_time_factor.observe(result.real_time_factor)
+        service.metrics.audio_seconds.inc(pcm.seconds)
+        if result.output.hit_token_cap:
+            service.metrics.token_cap_hits.inc()
+        fields.update(
+            audio_s=round(pcm.seconds, 3),
+            synth_s=round(result.synth_seconds, 4),
+            queued_s=round(result.queued_seconds, 4),
+            rtf=round(result.real_time_factor, 4),
+            speech_tokens=result.output.speech_tokens,
+        )
+        return Response(content=pcm.data, media_type=c.PCM_CONTENT_TYPE, headers=c.audio_headers(pcm.samples))
+
+    return app

@@ -1,0 +1,166 @@
+"""The service's lifecycle: build the engine, load and warm it on the worker, answer syntheses."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import threading
+import time
+from concurrent.futures import Future
+from dataclasses import dataclass
+
+from pydantic import SecretStr
+
+from .audio import Pcm, to_pcm16
+from .engines.base import Engine, EngineOutput, SynthesisParams, TokenCap
+from .metrics import ShimMetrics
+from .settings import Settings
+from .voices import load_allowlist
+from .weights import Manifest, verify_weights
+from .worker import InferenceWorker, Job
+
+log = logging.getLogger(__name__)
+
+
+class State(enum.StrEnum):
+    STARTING = "starting"
+    LOADING = "loading"
+    WARMING = "warming"
+    READY = "ready"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Synthesis:
+    pcm: Pcm
+    output: EngineOutput
+    synth_seconds: float
+    queued_seconds: float
+
+    @property
+    def real_time_factor(self) -> float:
+        return self.synth_seconds / self.pcm.seconds
+
+
+def build_engine(settings: Settings) -> Engine:
+    """Construct (not load) the configured engine; raises with a clear message on bad inputs.
+
+    Weights are verified here, before the server listens, so a corrupt file stops the start.
+    """
+    voices = load_allowlist(settings.voices_dir) if settings.voices_dir else None
+    if settings.engine == "lab":
+        from .engines.lab import LabToneEngine
+
+        names = frozenset(voices) if voices else frozenset({settings.default_voice})
+        engine: Engine = LabToneEngine(names, rtf=settings.lab_rtf, load_seconds=settings.lab_load_seconds)
+    else:
+        from .engines.chatterbox import ChatterboxEngine
+
+        # Both are enforced by Settings for this engine.
+        assert settings.weights_dir is not None
+        assert voices is not None
+        if settings.verify_weights:
+            verify_weights(settings.weights_dir, Manifest.load(settings.weights_manifest))
+        cap = TokenCap(settings.token_cap_base_seconds, settings.token_cap_chars_per_second, settings.max_speech_tokens)
+        engine = ChatterboxEngine(
+            settings.weights_dir,
+            voices,
+            device=settings.device,
+            patch_policy=settings.blackwell_patches,
+            token_cap=cap,
+        )
+    if settings.default_voice not in engine.voices:
+        raise ValueError(f"default voice {settings.default_voice!r} is not in the voice allowlist")
+    return engine
+
+
+class ShimService:
+    def __init__(self, settings: Settings, token: SecretStr, engine: Engine) -> None:
+        self.settings = settings
+        self.token = token
+        self.engine = engine
+        self.metrics = ShimMetrics()
+        self.worker = InferenceWorker(settings.queue_depth)
+        self.state = State.STARTING
+        self.failure: str | None = None
+        self.started_at = time.time()
+        self._unknown_fields_seen: set[str] = set()
+        self._lock = threading.Lock()
+
+    @property
+    def ready(self) -> bool:
+        return self.state is State.READY
+
+    def start(self) -> Future[None]:
+        """Start the worker and queue the load + warm-up as its first job."""
+        self.worker.start()
+        job = self.worker.submit(self._load_and_warm)
+        return job.future
+
+    def stop(self) -> None:
+        self.worker.stop()
+
+    def _load_and_warm(self) -> None:
+        try:
+            self.state = State.LOADING
+            self.engine.load()
+            self.state = State.WARMING
+            started = time.perf_counter()
+            params = self.params(self.settings.warmup_text, self.settings.default_voice)
+            pcm = to_pcm16(self.engine.synthesize(params).wav, rms_floor_dbfs=self.settings.rms_floor_dbfs)
+            log.info(
+                "warm-up synthesis passed",
+                extra={"seconds": round(time.perf_counter() - started, 3), "audio_s": round(pcm.seconds, 3)},
+            )
+            self.metrics.load_seconds.set(self.engine.load_seconds or 0.0)
+            self.state = State.READY
+            self.metrics.ready.set(1)
+            log.info("ready", extra={"engine": self.engine.name, "voices": sorted(self.engine.voices)})
+        except Exception as exc:
+            self.failure = f"{type(exc).__name__}: {exc}"
+            self.state = State.FAILED
+            log.exception("start-up failed; the service stays unready", extra={"state": self.state.value})
+
+    def params(
+        self,
+        text: str,
+        voice: str,
+        exaggeration: float | None = None,
+        cfg_weight: float | None = None,
+        temperature: float | None = None,
+        seed: int | None = None,
+    ) -> SynthesisParams:
+        from . import contract as c
+
+        return SynthesisParams(
+            text=text,
+            voice=voice,
+            exaggeration=c.EXAGGERATION_DEFAULT if exaggeration is None else exaggeration,
+            cfg_weight=c.CFG_WEIGHT_DEFAULT if cfg_weight is None else cfg_weight,
+            temperature=c.TEMPERATURE_DEFAULT if temperature is None else temperature,
+            seed=seed,
+        )
+
+    def note_unknown_fields(self, names: list[str]) -> None:
+        with self._lock:
+            new = [n for n in names if n not in self._unknown_fields_seen]
+            self._unknown_fields_seen.update(new)
+        for name in new:
+            # The field name only: its value may be private.
+            log.info("ignoring unknown request field (logged once per name)", extra={"field": name[:64]})
+
+    def submit(self, params: SynthesisParams) -> Job[Synthesis]:
+        """Queue a synthesis; QueueFullError when the queue is at depth."""
+        job: Job[Synthesis]
+
+        def run() -> Synthesis:
+            started = time.perf_counter()
+            output = self.engine.synthesize(params)
+            synth_seconds = time.perf_counter() - started
+            pcm = to_pcm16(output.wav, rms_floor_dbfs=self.settings.rms_floor_dbfs)
+            queued = (job.started_at or started) - job.enqueued_at
+            return Synthesis(pcm, output, synth_seconds, queued)
+
+        job = self.worker.submit(run)
+        self.metrics.queue_depth.set(self.worker.depth)
+        return job
