@@ -77,7 +77,9 @@ def test_auth_comes_before_any_work(lab_shim):
     for body in ({"text": "would synthesize"}, "{not json", {"text": ""}):
         content = body if isinstance(body, str) else json.dumps(body)
         response = httpx.post(
-            lab_shim.url + c.TTS_PATH, content=content, headers={c.TOKEN_HEADER: "nope", "content-type": "application/json"}
+            lab_shim.url + c.TTS_PATH,
+            content=content,
+            headers={c.TOKEN_HEADER: "nope", "content-type": "application/json"},
         )
         assert response.status_code == 401
     assert lab_shim.metric("tts_synthesis_seconds_count") == before
