@@ -77,7 +77,8 @@ def test_policy_decisions():
     assert blackwell.decide("on", "cpu").enabled is True
     assert blackwell.decide("off", "cuda").enabled is False
     auto = blackwell.decide("auto", "cpu")
-    assert auto.enabled is False and "no CUDA" in auto.reason
+    assert auto.enabled is False
+    assert "no CUDA" in auto.reason
 
 
 def test_recorder_sees_complex_abs():

@@ -26,7 +26,8 @@ def test_success_framing_and_headers(lab_shim):
     assert response.status_code == 200
     body = response.content
     samples = len(body) // 2
-    assert len(body) % 2 == 0 and samples > 0
+    assert len(body) % 2 == 0
+    assert samples > 0
     h = response.headers
     assert h["content-type"] == "application/octet-stream"
     assert int(h["content-length"]) == len(body) == 2 * samples
@@ -158,9 +159,12 @@ def test_read_only_endpoints_need_no_token_and_leak_nothing(lab_shim):
         response = httpx.get(lab_shim.url + path)
         assert response.status_code == 200
         assert TOKEN not in response.text
-        assert "/tmp" not in response.text and "/work" not in response.text and "/home" not in response.text
+        assert "/tmp" not in response.text
+        assert "/work" not in response.text
+        assert "/home" not in response.text
     health = httpx.get(lab_shim.url + c.HEALTH_PATH).json()
-    assert health["engine"] == "lab-tone" and health["state"] == "ready"
+    assert health["engine"] == "lab-tone"
+    assert health["state"] == "ready"
 
 
 def test_metrics_exposition(lab_shim):
@@ -193,6 +197,7 @@ def test_token_never_logged(lab_shim):
     lab_shim.post({"text": "hi"}, token=TOKEN)
     lab_shim.post({"text": TOKEN}, token=TOKEN)  # even when a caller puts it in the text
     log = lab_shim.log_text()
-    assert '"status": 200' in log and '"status": 401' in log
+    assert '"status": 200' in log
+    assert '"status": 401' in log
     assert TOKEN not in log
     assert wrong not in log

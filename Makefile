@@ -1,0 +1,80 @@
+# Titan failover for Panda's Chatterbox TTS. `make help` lists the targets.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+PIN := $(PYTHON) scripts/pin.py
+CACHE := .cache
+BUNDLE := $(CACHE)/test-bundle
+VOICES := $(CACHE)/test-voices
+
+TORCH_VERSION := $(shell $(PIN) torch)
+TORCHAUDIO_VERSION := $(shell $(PIN) torchaudio)
+CHATTERBOX_VERSION := $(shell $(PIN) chatterbox_tts)
+
+.PHONY: help
+help: ## List the targets
+	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
+
+$(BIN)/.installed: app/pyproject.toml images/requirements.lock requirements-dev.txt app/src/chatterbox_shim/pins.json
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	# torch first, then chatterbox without its torch==2.6 pin, then the locked rest.
+	$(BIN)/pip install -q torch==$(TORCH_VERSION) torchaudio==$(TORCHAUDIO_VERSION)
+	$(BIN)/pip install -q --no-deps chatterbox-tts==$(CHATTERBOX_VERSION)
+	$(BIN)/pip install -q -r images/requirements.lock -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -e app
+	touch $@
+
+.PHONY: venv
+venv: $(BIN)/.installed ## Create the Python environment (pinned torch, chatterbox, tools)
+
+.PHONY: lint
+lint: venv ## ruff (lint and format check)
+	$(BIN)/ruff check app scripts
+	$(BIN)/ruff format --check app scripts
+
+.PHONY: test
+test: lint test-app ## Every test suite (lint included)
+
+.PHONY: test-app
+test-app: venv ## The shim's tests, the real Chatterbox model on the CPU included
+	cd app && ../$(BIN)/pytest -q -ra --durations=10
+
+.PHONY: test-fast
+test-fast: venv ## The shim's tests without the slow real-model ones
+	cd app && ../$(BIN)/pytest -q -m "not slow"
+
+.PHONY: serve
+serve: venv ## Run the shim on 127.0.0.1:8773 (lab engine unless SHIM_ENGINE=chatterbox)
+	@test -n "$$CHATTERBOX_TOKEN$$CHATTERBOX_TOKEN_FILE" || { echo "set CHATTERBOX_TOKEN (or CHATTERBOX_TOKEN_FILE)"; exit 2; }
+	$(BIN)/chatterbox-shim
+
+$(BUNDLE)/weights-manifest.json: | venv
+	$(BIN)/make-test-bundle $(BUNDLE)
+
+$(VOICES)/metadata.json: | venv
+	$(BIN)/make-test-voices $(VOICES)
+
+.PHONY: test-bundle
+test-bundle: $(BUNDLE)/weights-manifest.json $(VOICES)/metadata.json ## Random-weights bundle + espeak voices in .cache/
+
+.PHONY: serve-bundle
+serve-bundle: test-bundle ## Run the real engine on the random-weights test bundle (not a voice)
+	SHIM_ENGINE=chatterbox SHIM_WEIGHTS_DIR=$(BUNDLE) SHIM_WEIGHTS_MANIFEST=$(BUNDLE)/weights-manifest.json \
+	  SHIM_VOICES_DIR=$(VOICES) $(MAKE) serve
+
+.PHONY: bench
+bench: test-bundle ## In-process vs HTTP latency/RTF of the real engine on the test bundle
+	$(BIN)/shim-bench --weights $(BUNDLE) --manifest $(BUNDLE)/weights-manifest.json --voices $(VOICES) \
+	  $(BENCH_ARGS) --json out/bench-$$(date +%Y%m%d-%H%M%S).json
+
+.PHONY: verify-weights
+verify-weights: venv ## Check DIR=... against the pinned manifest
+	$(BIN)/verify-weights $(DIR)
+
+.PHONY: clean
+clean: ## Remove the venv, caches and bench output
+	rm -rf $(VENV) $(CACHE) out app/.pytest_cache
