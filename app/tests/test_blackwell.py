@@ -119,3 +119,22 @@ def test_prepare_conditionals_has_no_complex_abs_on_the_model_path(unpatched, te
         rtol=1e-5,
         atol=1e-6,
     )
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device (run on the GPU machine)")
+def test_on_cuda_no_complex_abs_touches_the_gpu(unpatched, test_bundle, test_voices):
+    from chatterbox.tts import ChatterboxTTS
+
+    model = ChatterboxTTS.from_local(test_bundle, "cuda")
+    reference = str(test_voices / "samantha_evolving.wav")
+    with blackwell.record_complex_abs() as without:
+        model.prepare_conditionals(reference)
+    assert any(call.device.startswith("cuda") for call in without.calls)
+
+    blackwell.apply_patches()
+    with blackwell.record_complex_abs() as patched:
+        model.prepare_conditionals(reference)
+    assert not any(call.device.startswith("cuda") for call in patched.calls)
+    assert patched.calls
+    assert all(call.in_cpu_fallback for call in patched.calls)

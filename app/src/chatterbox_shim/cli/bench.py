@@ -90,6 +90,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sentences", type=Path, help="one sentence per line (default: the 10 kept in the repo)")
     parser.add_argument("--limit", type=int, help="use only the first N sentences")
     parser.add_argument("--json", type=Path, help="write the results here")
+    parser.add_argument(
+        "--fixed-tokens",
+        action="store_true",
+        help="ignore the stop token so every sentence decodes exactly its cap (random weights stop at random)",
+    )
     args = parser.parse_args(argv)
 
     from ..logs import configure_logging
@@ -116,6 +121,8 @@ def main(argv: list[str] | None = None) -> int:
 
     started = time.perf_counter()
     engine = build_engine(settings)
+    if args.fixed_tokens:
+        engine.ignore_stop_token = True  # type: ignore[attr-defined]
     service = ShimService(settings, SecretStr(token), engine)
     from ..http_app import create_app
 
@@ -190,6 +197,11 @@ def build_report(
     engine_s = [s.engine_s for s in samples if s.engine_s is not None]
     http_p50 = modes["http"]["latency_s"]["p50"]
     inproc_p50 = modes["in_process"]["latency_s"]["p50"]
+    # Same sentence, run and seed in both modes, so each pair did the same work: compare pairwise.
+    pairs = list(zip(samples[0::2], samples[1::2], strict=True))
+    paired_ms = [1000 * (h.wall_s - i.wall_s) for i, h in pairs]
+    tokens = [s.speech_tokens for s in samples if s.speech_tokens]
+    token_rate = [s.speech_tokens / s.engine_s for s in samples if s.speech_tokens and s.engine_s]
     engine = service.engine
     manifest = Manifest.load(settings.weights_manifest) if settings.engine == "chatterbox" else None
     return {
@@ -205,7 +217,14 @@ def build_report(
         "time_to_ready_s": ready_s,
         "engine_s": summary(engine_s),
         "modes": modes,
-        "http_overhead": {"p50_ratio": http_p50 / inproc_p50, "p50_delta_ms": 1000 * (http_p50 - inproc_p50)},
+        "http_overhead": {
+            "p50_ratio": http_p50 / inproc_p50,
+            "p50_delta_ms": 1000 * (http_p50 - inproc_p50),
+            "paired_delta_ms": summary(paired_ms),
+        },
+        "speech_tokens": summary([float(t) for t in tokens]),
+        "speech_tokens_per_s_end_to_end": summary(token_rate),
+        "fixed_tokens": bool(args.fixed_tokens),
         "machine": {
             "platform": platform.platform(),
             "machine": platform.machine(),
@@ -225,7 +244,11 @@ def print_table(report: dict[str, Any]) -> None:
         lat, rtf = data["latency_s"], data["rtf"]
         print(f"{mode:12} {lat['p50']:8.3f} {lat['p95']:8.3f} {rtf['p50']:8.3f} {rtf['p95']:8.3f}")
     overhead = report["http_overhead"]
-    print(f"HTTP overhead: p50 ratio {overhead['p50_ratio']:.4f} ({overhead['p50_delta_ms']:+.1f} ms)")
+    paired = overhead["paired_delta_ms"]
+    print(
+        f"HTTP overhead: p50 ratio {overhead['p50_ratio']:.4f} ({overhead['p50_delta_ms']:+.1f} ms); "
+        f"paired per request: p50 {paired['p50']:+.1f} ms, p95 {paired['p95']:+.1f} ms"
+    )
 
 
 if __name__ == "__main__":

@@ -63,6 +63,8 @@ class ChatterboxEngine(Engine):
         self._conds: dict[str, Any] = {}
         self.patch_decision: blackwell.PatchDecision | None = None
         self.voice_prepare_seconds: dict[str, float] = {}
+        # Benchmarks only: decode every request to its cap (random weights stop at random).
+        self.ignore_stop_token = False
 
     @property
     def voices(self) -> frozenset[str]:
@@ -128,21 +130,30 @@ class ChatterboxEngine(Engine):
         if params.seed is not None:
             torch.manual_seed(params.seed)
         stages: dict[str, float] = {}
+        hp = model.t3.hp
+        stop_token = hp.stop_speech_token
         with torch.inference_mode():
             started = time.perf_counter()
             t3_cond = self._t3_cond(params.voice, params.exaggeration)
-            speech = model.t3.inference(
-                t3_cond=t3_cond,
-                text_tokens=self.text_tokens(params.text),
-                max_new_tokens=cap,
-                temperature=params.temperature,
-                cfg_weight=params.cfg_weight,
-                repetition_penalty=REPETITION_PENALTY,
-                min_p=MIN_P,
-                top_p=TOP_P,
-            )
+            if self.ignore_stop_token:
+                hp.stop_speech_token = -1  # T3.inference compares each sampled id with this
+            try:
+                speech = model.t3.inference(
+                    t3_cond=t3_cond,
+                    text_tokens=self.text_tokens(params.text),
+                    max_new_tokens=cap,
+                    temperature=params.temperature,
+                    cfg_weight=params.cfg_weight,
+                    repetition_penalty=REPETITION_PENALTY,
+                    min_p=MIN_P,
+                    top_p=TOP_P,
+                )
+            finally:
+                hp.stop_speech_token = stop_token
             generated = int(speech.shape[-1])
-            speech = drop_invalid_tokens(speech[0])
+            # With the stop token ignored (benchmarks), a sampled start/stop id must not truncate
+            # the sequence either, so that S3Gen's work is fixed too: only drop the special ids.
+            speech = speech[0] if self.ignore_stop_token else drop_invalid_tokens(speech[0])
             speech = speech[speech < SPEECH_VOCAB_LIMIT].to(self.device)
             self._sync()
             stages["t3"] = time.perf_counter() - started
