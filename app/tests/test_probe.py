@@ -1,0 +1,108 @@
+"""tts-probe against the real shim and against a deliberately broken server (stdlib http.server)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from chatterbox_shim.probe import main as probe_main
+from chatterbox_shim.probe import probe, read_env_file, tts_url
+
+from .conftest import TOKEN
+
+GOOD_HEADERS = {
+    "X-Audio-Duration": "0.500",
+    "X-Sample-Rate": "24000",
+    "X-Channels": "1",
+    "X-Format": "pcm_s16le",
+    "Content-Type": "application/octet-stream",
+}
+TONE = (b"\x00\x20\x00\xe0") * 6000  # 12000 samples of +/-8192
+
+
+def _server(status: int, headers: dict[str, str], body: bytes) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+            self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.fixture
+def broken(request) -> Iterator[str]:
+    yield from _server(*request.param)
+
+
+def test_passes_against_the_shim(lab_shim):
+    result = probe(lab_shim.url, TOKEN)
+    assert result.ok, result
+    assert result.audio_s > 1.0
+    assert [name for name, passed, _ in result.checks if passed][-1] == "non-silent"
+
+
+def test_wrong_token_fails_on_401(lab_shim):
+    result = probe(lab_shim.url, "nope")
+    assert not result.ok
+    assert result.failed_check == "status"
+    assert "401 (token rejected)" in result.detail
+
+
+def test_unreachable():
+    result = probe("http://127.0.0.1:1", TOKEN, timeout=2)
+    assert result.failed_check == "reachable"
+
+
+@pytest.mark.parametrize(
+    ("broken", "failed_check"),
+    [
+        ((200, GOOD_HEADERS, TONE), None),
+        ((200, GOOD_HEADERS, b"\x00\x00" * 12000), "non-silent"),
+        ((200, {**GOOD_HEADERS, "X-Audio-Duration": "0.600"}, TONE), "x-audio-duration"),
+        ((200, {**GOOD_HEADERS, "X-Sample-Rate": "22050"}, TONE), "x-sample-rate"),
+        ((200, {**GOOD_HEADERS, "Content-Type": "audio/wav"}, TONE), "content-type"),
+        ((200, GOOD_HEADERS, TONE + b"\x01"), "content-length"),
+        ((200, GOOD_HEADERS, b""), "samples"),
+        ((503, {"Content-Type": "application/json"}, b'{"detail": "busy"}'), "status"),
+    ],
+    indirect=["broken"],
+)
+def test_catches_each_contract_break(broken, failed_check):
+    result = probe(broken, TOKEN)
+    assert result.failed_check == failed_check, result
+
+
+def test_env_file_parsing(tmp_path):
+    env = tmp_path / "phone.env"
+    env.write_text("# comment\nexport CHATTERBOX_URL=\"http://titan:8773\"\nCHATTERBOX_TOKEN='abc=def'\nOTHER=1\n\n")
+    assert read_env_file(env) == {"CHATTERBOX_URL": "http://titan:8773", "CHATTERBOX_TOKEN": "abc=def", "OTHER": "1"}
+    assert tts_url("http://titan:8773/") == "http://titan:8773/v1/tts"
+    assert tts_url("http://titan:8773/v1/tts") == "http://titan:8773/v1/tts"
+
+
+def test_cli_reads_the_env_file(lab_shim, tmp_path, capsys):
+    env = tmp_path / "phone.env"
+    env.write_text(f"CHATTERBOX_URL={lab_shim.url}\nCHATTERBOX_TOKEN={TOKEN}\n")
+    assert probe_main(["--env-file", str(env)]) == 0
+    out = capsys.readouterr().out
+    assert out.count("ok   ") == 10
+    assert TOKEN not in out
+    env.write_text(f"CHATTERBOX_URL={lab_shim.url}\nCHATTERBOX_TOKEN=wrong\n")
+    assert probe_main(["--env-file", str(env)]) == 1
+    assert "FAILED at 'status'" in capsys.readouterr().err
+    assert probe_main(["--env-file", str(tmp_path / "missing.env")]) == 2
