@@ -25,7 +25,7 @@ TONE = (b"\x00\x20\x00\xe0") * 6000  # 12000 samples of +/-8192
 
 def _server(status: int, headers: dict[str, str], body: bytes) -> Iterator[str]:
     class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        def do_POST(self) -> None:
             self.rfile.read(int(self.headers.get("Content-Length", 0)))
             self.send_response(status)
             for key, value in headers.items():
