@@ -13,6 +13,10 @@ VOICES := $(CACHE)/test-voices
 TORCH_VERSION := $(shell $(PIN) torch)
 TORCHAUDIO_VERSION := $(shell $(PIN) torchaudio)
 CHATTERBOX_VERSION := $(shell $(PIN) chatterbox_tts)
+# A CA bundle to trust inside image builds (this machine reaches PyPI through a TLS proxy).
+SHIM_EXTRA_CA ?= $(PIP_CERT)
+export SHIM_EXTRA_CA
+ROLES_WITH_MOLECULE := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard roles/*/molecule/default/molecule.yml))
 
 .PHONY: help
 help: ## List the targets
@@ -32,12 +36,38 @@ $(BIN)/.installed: app/pyproject.toml images/requirements.lock requirements-dev.
 venv: $(BIN)/.installed ## Create the Python environment (pinned torch, chatterbox, tools)
 
 .PHONY: lint
-lint: venv ## ruff (lint and format check)
-	$(BIN)/ruff check app scripts
-	$(BIN)/ruff format --check app scripts
+lint: venv ## ruff, yamllint, ansible-lint (production profile)
+	$(BIN)/ruff check app scripts lab tests
+	$(BIN)/ruff format --check app scripts lab tests
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/yamllint -s .
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint
 
 .PHONY: test
-test: lint test-app ## Every test suite (lint included)
+test: lint test-app test-molecule test-lab ## Every test suite (lint included)
+
+.PHONY: docker
+docker: ## Make sure a Docker engine answers (installs docker.io as root on Debian/Ubuntu)
+	bash scripts/docker-up.sh
+	bash scripts/molecule-image.sh
+
+.PHONY: test-molecule
+test-molecule: venv docker test-bundle ## Every role's molecule scenario (docker driver, testinfra)
+	set -e; for role in $(ROLES_WITH_MOLECULE); do \
+	  echo "== molecule: $$role"; \
+	  (cd roles/$$role && PATH=$(abspath $(BIN)):$$PATH molecule test); \
+	done
+
+.PHONY: test-lab
+test-lab: venv docker test-voices ## Failover faults end to end on the local lab
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q -ra tests
+
+.PHONY: demo
+demo: venv docker test-voices ## The whole failover on a local lab: standby, outage, failover, rollback
+	bash scripts/demo.sh
+
+.PHONY: demo-clean
+demo-clean: ## Remove the local lab
+	bash scripts/lab.sh down
 
 .PHONY: test-app
 test-app: venv ## The shim's tests, the real Chatterbox model on the CPU included
@@ -60,6 +90,9 @@ $(VOICES)/metadata.json: | venv
 
 .PHONY: test-bundle
 test-bundle: $(BUNDLE)/weights-manifest.json $(VOICES)/metadata.json ## Random-weights bundle + espeak voices in .cache/
+
+.PHONY: test-voices
+test-voices: $(VOICES)/metadata.json ## espeak-ng voices in .cache/ (the lab needs only these)
 
 .PHONY: serve-bundle
 serve-bundle: test-bundle ## Run the real engine on the random-weights test bundle (not a voice)

@@ -106,3 +106,10 @@ def test_cli_reads_the_env_file(lab_shim, tmp_path, capsys):
     assert probe_main(["--env-file", str(env)]) == 1
     assert "FAILED at 'status'" in capsys.readouterr().err
     assert probe_main(["--env-file", str(tmp_path / "missing.env")]) == 2
+
+
+def test_cli_token_file(lab_shim, tmp_path):
+    token_file = tmp_path / "token"
+    token_file.write_text(TOKEN + "\n")
+    assert probe_main(["--url", lab_shim.url, "--token-file", str(token_file)]) == 0
+    assert probe_main(["--url", lab_shim.url, "--token-file", str(tmp_path / "none")]) == 2

@@ -169,6 +169,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--url", help=f"TTS base URL (default: {URL_VARIABLE} from the env file)")
     parser.add_argument("--env-file", type=Path, help="the phone daemon's env file (token and URL)")
+    parser.add_argument("--token-file", type=Path, help="a file holding only the token (the shim's own)")
     parser.add_argument("--text", default=DEFAULT_TEXT)
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--rms-floor-dbfs", type=float, default=-60.0)
@@ -183,6 +184,12 @@ def main(argv: list[str] | None = None) -> int:
             print(f"tts-probe: cannot read {args.env_file}: {error.strerror}", file=sys.stderr)
             return 2
     token = values.get(TOKEN_VARIABLE) or os.environ.get(TOKEN_VARIABLE, "")
+    if args.token_file is not None:
+        try:
+            token = args.token_file.read_text(encoding="utf-8").strip()
+        except OSError as error:
+            print(f"tts-probe: cannot read {args.token_file}: {error.strerror}", file=sys.stderr)
+            return 2
     url = args.url or values.get(URL_VARIABLE) or os.environ.get(URL_VARIABLE, "")
     if not token:
         print(f"tts-probe: no {TOKEN_VARIABLE} in the env file or the environment", file=sys.stderr)
