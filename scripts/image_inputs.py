@@ -30,9 +30,9 @@ def input_files(root: Path) -> list[Path]:
     for tree in TREES:
         for path in (root / tree).rglob("*"):
             relative = path.relative_to(root)
-            if path.is_file() and not SKIP_PARTS & set(relative.parts) and path.suffix != ".pyc" and not path.name.endswith(".egg-info"):
-                if not any(part.endswith(".egg-info") for part in relative.parts):
-                    files.add(relative)
+            generated = SKIP_PARTS & set(relative.parts) or any(p.endswith(".egg-info") for p in relative.parts)
+            if path.is_file() and not generated and path.suffix != ".pyc":
+                files.add(relative)
     return sorted(files)
 
 
@@ -54,7 +54,13 @@ def main() -> int:
     pins_hash = hashlib.sha256((root / PINS).read_bytes() + (root / FIXED_INPUTS[1]).read_bytes()).hexdigest()
     tag = f"{pins['chatterbox_tts']}-torch{pins['torch']}-cu{pins['cuda']['version']}-{inputs_hash[:12]}"
     json.dump(
-        {"tag": tag, "inputs_hash": inputs_hash, "pins_hash": pins_hash[:16], "files": [str(f) for f in files], "pins": pins},
+        {
+            "tag": tag,
+            "inputs_hash": inputs_hash,
+            "pins_hash": pins_hash[:16],
+            "files": [str(f) for f in files],
+            "pins": pins,
+        },
         sys.stdout,
     )
     print()

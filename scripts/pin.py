@@ -5,13 +5,7 @@ import json
 import sys
 from pathlib import Path
 
-PINS = (
-    Path(__file__).resolve().parents[1]
-    / "app"
-    / "src"
-    / "chatterbox_shim"
-    / "pins.json"
-)
+PINS = Path(__file__).resolve().parents[1] / "app" / "src" / "chatterbox_shim" / "pins.json"
 
 value = json.loads(PINS.read_text())
 for part in sys.argv[1].split("."):

@@ -13,8 +13,10 @@ def fact(host):
     return json.loads(host.file("/etc/ansible/facts.d/chatterbox_image.fact").content_string)
 
 
-def docker_run(ref, *command, entrypoint="python3"):
-    return ENGINE.run("docker run --rm --network none --entrypoint %s %s %s", entrypoint, ref, " ".join(command))
+def docker_run(ref, *args, entrypoint="python3"):
+    """docker run with each argument quoted by testinfra (no shell in between)."""
+    placeholders = " ".join(["%s"] * len(args))
+    return ENGINE.run(f"docker run --rm --network none --entrypoint %s %s {placeholders}", entrypoint, ref, *args)
 
 
 def test_fact_names_the_image(fact):
@@ -33,15 +35,14 @@ def test_labels(fact):
 
 def test_runs_as_non_root(fact):
     assert ENGINE.check_output("docker image inspect --format '{{.Config.User}}' %s", fact["ref"]) == "10001:10001"
-    assert docker_run(fact["ref"], "-c", "'import os; print(os.getuid())'").stdout.strip() == "10001"
+    assert docker_run(fact["ref"], "-c", "import os; print(os.getuid())").stdout.strip() == "10001"
 
 
 def test_torch_and_chatterbox(fact):
     result = docker_run(
         fact["ref"],
         "-c",
-        "'import torch, chatterbox, importlib.metadata as m; "
-        'print(torch.__version__, m.version("chatterbox-tts"))\'',
+        'import torch, chatterbox, importlib.metadata as m; print(torch.__version__, m.version("chatterbox-tts"))',
     )
     assert result.rc == 0, result.stderr
     torch_version, chatterbox_version = result.stdout.split()
@@ -50,8 +51,9 @@ def test_torch_and_chatterbox(fact):
 
 
 def test_blackwell_patch_module_imports(fact):
-    result = docker_run(fact["ref"], "-c", "'from chatterbox_shim import blackwell; blackwell.apply_patches(); "
-                        "assert blackwell.patches_applied()'")
+    result = docker_run(
+        fact["ref"], "-c", "from chatterbox_shim import blackwell; blackwell.apply_patches(); assert blackwell.patches_applied()"
+    )
     assert result.rc == 0, result.stderr
 
 

@@ -1,0 +1,150 @@
+"""Failover and rollback on the local lab, with the faults an on-call engineer meets at 3 a.m.
+
+Every test starts from normal (the daemon on Panda's TTS, Titan's shim ready, no lock) and checks
+the env file byte for byte, the running daemon's own environment, and the audit log.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+from .conftest import (
+    PANDA_TTS,
+    PANDA_URL,
+    SHIM,
+    STATE_DIR,
+    TITAN_URL,
+    Lab,
+    on_panda,
+    sh,
+)
+
+
+def test_failover_then_rollback_round_trip(normal: Lab):
+    before, owner_mode = normal.env_sha256(), normal.env_owner_mode()
+    normal.stop(PANDA_TTS)
+
+    run = normal.playbook("failover.yml")
+    assert run.rc == 0, run.output[-3000:]
+    assert normal.url_in_file() == TITAN_URL
+    assert normal.daemon_url() == TITAN_URL
+    assert normal.env_owner_mode() == owner_mode
+    assert normal.audit()[-1]["result"] == "ok"
+    time.sleep(3)
+    last_call = on_panda("tail -n 1 /var/log/phone-daemon.jsonl")
+    assert f'"url": "{TITAN_URL}"' in last_call
+    assert '"valid_audio": true' in last_call
+
+    again = normal.playbook("failover.yml")
+    assert again.rc == 0, again.output[-2000:]
+    assert again.changed() == 0
+
+    normal.start(PANDA_TTS, PANDA_URL)
+    back = normal.playbook("rollback.yml")
+    assert back.rc == 0, back.output[-3000:]
+    assert normal.env_sha256() == before
+    assert normal.env_owner_mode() == owner_mode
+    assert normal.daemon_url() == PANDA_URL
+    assert [e["action"] for e in normal.audit()[-2:]] == ["failover", "rollback"]
+
+    back_again = normal.playbook("rollback.yml")
+    assert back_again.rc == 0, back_again.output[-2000:]
+    assert back_again.changed() == 0
+
+
+def test_check_mode_changes_nothing_and_hides_the_token(normal: Lab):
+    before = normal.env_sha256()
+    token = on_panda("grep ^CHATTERBOX_TOKEN= /etc/annie/phone.env").strip().split("=", 1)[1]
+    run = normal.playbook("failover.yml", "--check", "--diff")
+    assert run.rc == 0, run.output[-3000:]
+    assert f"+CHATTERBOX_URL={TITAN_URL}" in run.output
+    assert token not in run.output
+    assert normal.env_sha256() == before
+    assert not normal.failed_over()
+    assert normal.daemon_url() == PANDA_URL
+
+
+def test_titan_not_ready_refuses(normal: Lab):
+    before = normal.env_sha256()
+    normal.stop(SHIM)
+    run = normal.playbook("failover.yml", "-e", "start_standby=false")
+    assert run.rc != 0
+    assert "refusing to fail over" in run.output
+    assert normal.env_sha256() == before
+    assert not normal.failed_over()
+    assert normal.audit()[-1]["result"] == "failed"
+
+
+def test_token_mismatch_refuses_on_401(normal: Lab):
+    before = normal.env_sha256()
+    try:
+        run = normal.playbook("failover.yml", "-e", "chatterbox_token=not-the-daemons-token")
+        assert run.rc != 0
+        assert "401 (token rejected)" in run.output
+        assert normal.env_sha256() == before
+        assert normal.daemon_url() == PANDA_URL
+    finally:
+        restored = normal.playbook("standby.yml")
+        assert restored.rc == 0, restored.output[-2000:]
+
+
+def test_shim_dies_right_after_the_flip_rolls_back(normal: Lab):
+    before, owner_mode = normal.env_sha256(), normal.env_owner_mode()
+    killed = threading.Event()
+
+    def kill_shim_once_flipped() -> None:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if TITAN_URL in on_panda("grep ^CHATTERBOX_URL= /etc/annie/phone.env", check=False):
+                sh("docker", "stop", "-t", "0", SHIM)
+                killed.set()
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=kill_shim_once_flipped, daemon=True)
+    watcher.start()
+    run = normal.playbook("failover.yml")
+    watcher.join(5)
+    assert killed.is_set()
+    assert run.rc != 0
+    assert "env file was restored byte for byte" in run.output
+    assert normal.env_sha256() == before
+    assert normal.env_owner_mode() == owner_mode
+    assert normal.daemon_url() == PANDA_URL
+    assert not normal.failed_over()
+    entry = normal.audit()[-1]
+    assert entry["result"] == "failed"
+    assert entry["now_on"] == PANDA_URL
+
+
+def test_second_operator_is_refused_while_the_lock_is_held(normal: Lab):
+    before = normal.env_sha256()
+    on_panda(f'mkdir -p {STATE_DIR}/lock && echo \'{{"operator": "alice"}}\' > {STATE_DIR}/lock/holder.json')
+    try:
+        run = normal.playbook("failover.yml")
+        assert run.rc != 0
+        assert "Another failover/rollback holds" in run.output
+        assert "alice" in run.output
+        assert normal.env_sha256() == before
+        assert on_panda(f"cat {STATE_DIR}/lock/holder.json").count("alice") == 1  # not ours to remove
+    finally:
+        on_panda(f"rm -rf {STATE_DIR}/lock")
+
+
+def test_rollback_to_a_dead_panda_needs_force(normal: Lab):
+    original = normal.env_sha256()
+    assert normal.playbook("failover.yml").rc == 0
+    flipped = normal.env_sha256()
+    normal.stop(PANDA_TTS)
+    refused = normal.playbook("rollback.yml")
+    assert refused.rc != 0
+    assert "refusing to point the daemon back" in refused.output
+    assert normal.env_sha256() == flipped
+    assert normal.daemon_url() == TITAN_URL
+
+    forced = normal.playbook("rollback.yml", "-e", "force=true")
+    assert forced.rc == 0, forced.output[-3000:]
+    assert normal.env_sha256() == original
+    assert normal.daemon_url() == PANDA_URL
+    assert normal.audit()[-1]["forced"] is True
