@@ -14,7 +14,7 @@ TORCH_VERSION := $(shell $(PIN) torch)
 TORCHAUDIO_VERSION := $(shell $(PIN) torchaudio)
 CHATTERBOX_VERSION := $(shell $(PIN) chatterbox_tts)
 # A CA bundle to trust inside image builds (this machine reaches PyPI through a TLS proxy).
-SHIM_EXTRA_CA ?= $(PIP_CERT)
+SHIM_EXTRA_CA ?= $(or $(PIP_CERT),$(wildcard /etc/ssl/certs/ca-certificates.crt))
 export SHIM_EXTRA_CA
 ROLES_WITH_MOLECULE := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wildcard roles/*/molecule/default/molecule.yml))
 
@@ -45,24 +45,28 @@ lint: venv ## ruff, yamllint, ansible-lint (production profile)
 .PHONY: test
 test: lint test-app test-molecule test-lab ## Every test suite (lint included)
 
+.PHONY: system-deps
+system-deps: ## espeak-ng, sox, python3-venv (as root on Debian/Ubuntu; a no-op when present)
+	bash scripts/install-system-deps.sh
+
 .PHONY: docker
 docker: ## Make sure a Docker engine answers (installs docker.io as root on Debian/Ubuntu)
 	bash scripts/docker-up.sh
 	bash scripts/molecule-image.sh
 
 .PHONY: test-molecule
-test-molecule: venv docker test-bundle ## Every role's molecule scenario (docker driver, testinfra)
+test-molecule: system-deps venv docker test-bundle ## Every role's molecule scenario (docker driver, testinfra)
 	set -e; for role in $(ROLES_WITH_MOLECULE); do \
 	  echo "== molecule: $$role"; \
 	  (cd roles/$$role && PATH=$(abspath $(BIN)):$$PATH molecule test); \
 	done
 
 .PHONY: test-lab
-test-lab: venv docker test-voices ## Failover faults end to end on the local lab
+test-lab: system-deps venv docker test-voices ## Failover faults end to end on the local lab
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q -ra tests
 
 .PHONY: demo
-demo: venv docker test-voices ## The whole failover on a local lab: standby, outage, failover, rollback
+demo: system-deps venv docker test-voices ## The whole failover on a local lab: standby, outage, failover, rollback
 	bash scripts/demo.sh
 
 .PHONY: demo-clean
@@ -70,7 +74,7 @@ demo-clean: ## Remove the local lab
 	bash scripts/lab.sh down
 
 .PHONY: test-app
-test-app: venv ## The shim's tests, the real Chatterbox model on the CPU included
+test-app: system-deps venv ## The shim's tests, the real Chatterbox model on the CPU included
 	cd app && ../$(BIN)/pytest -q -ra --durations=10
 
 .PHONY: test-fast
@@ -103,6 +107,14 @@ serve-bundle: test-bundle ## Run the real engine on the random-weights test bund
 bench: test-bundle ## In-process vs HTTP latency/RTF of the real engine on the test bundle
 	$(BIN)/shim-bench --weights $(BUNDLE) --manifest $(BUNDLE)/weights-manifest.json --voices $(VOICES) \
 	  $(BENCH_ARGS) --json out/bench-$$(date +%Y%m%d-%H%M%S).json
+
+.PHONY: measure-image
+measure-image: venv docker test-bundle ## Image sizes and build times for docs/IMAGE.md (test build, this machine)
+	bash scripts/measure_image.sh out/image-measure.txt
+
+.PHONY: bench-failover
+bench-failover: venv ## Failover/rollback wall times on a running lab (KEEP_LAB=1 make demo first)
+	$(BIN)/python scripts/bench_failover.py --cycles 5 --json out/failover-bench.json
 
 .PHONY: verify-weights
 verify-weights: venv ## Check DIR=... against the pinned manifest

@@ -7,14 +7,16 @@ cd "$(dirname "$0")/.."
 export PATH=$PWD/.venv/bin:$PATH ANSIBLE_CONFIG=$PWD/ansible.cfg
 out=${1:-out/image-measure.txt}
 mkdir -p "$(dirname "$out")"
-vars=(-e image_hosts=localhost -e chatterbox_image_name=her-os/chatterbox-shim-test
+log=${out%.txt}.log
+: >"$log"
+vars=(-e image_hosts=localhost -e "ansible_python_interpreter=$PWD/.venv/bin/python" -e chatterbox_image_name=her-os/chatterbox-shim-test
       -e chatterbox_image_platform=linux/amd64 -e chatterbox_image_base_image=local/debian:bookworm
       -e chatterbox_image_torch_index_url= -e chatterbox_image_weights_source=local
       -e "chatterbox_image_local_weights_dir=$PWD/.cache/test-bundle" -e chatterbox_image_weights_manifest=weights-manifest.json
       -e "chatterbox_image_build_dir=$PWD/.cache/image-build" -e "chatterbox_image_extra_ca_file=${PIP_CERT:-}"
       -e "chatterbox_image_fact_dir=$PWD/.cache/facts")
 play() { ansible-playbook -i localhost, -c local ansible/image.yml "${vars[@]}" "$@"; }
-seconds() { local t0=$SECONDS; "$@" >/dev/null; echo $((SECONDS - t0)); }
+seconds() { local t0=$SECONDS; "$@" >>"$log" 2>&1 || { echo "FAILED: $* (see $log)" >&2; exit 1; }; echo $((SECONDS - t0)); }
 
 {
   echo "# measured $(date -u +%FT%TZ) on $(uname -m), $(nproc) cores, docker $(docker version -f '{{.Server.Version}}')"
