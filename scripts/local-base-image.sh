@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Provide a Debian base image without a registry: use it if present, pull it if a registry
-# answers, else build it with debootstrap (minbase) and `docker import` it.
+# Provide the Debian base image: use it if present, else pull debian:<suite> if a registry
+# answers and tag it, else build it with debootstrap (minbase) and `docker import` it.
 # Usage: scripts/local-base-image.sh [IMAGE] (default: local/debian:bookworm)
 set -euo pipefail
 
@@ -11,7 +11,9 @@ mirror=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 if docker image inspect "$image" >/dev/null 2>&1; then
   exit 0
 fi
-if [[ $image != local/* ]] && timeout 60 docker pull -q "$image" >/dev/null 2>&1; then
+if timeout 60 docker pull -q "debian:$suite" >/dev/null 2>&1; then
+  docker tag "debian:$suite" "$image"
+  echo "local-base-image: pulled debian:$suite as $image" >&2
   exit 0
 fi
 if ! command -v debootstrap >/dev/null; then

@@ -120,36 +120,23 @@ class Lab:
             assert run.rc == 0, run.output[-3000:]
 
 
+def lab_sh(command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", "scripts/lab.sh", command], cwd=REPO, env=lab_env(), check=False, capture_output=True, text=True
+    )
+
+
 @pytest.fixture(scope="session")
 def lab() -> Iterator[Lab]:
-    env = lab_env()
-    subprocess.run(
-        ["bash", "scripts/lab.sh", "down"],
-        cwd=REPO,
-        env=env,
-        check=False,
-        capture_output=True,
-    )
-    up = subprocess.run(
-        ["bash", "scripts/lab.sh", "up"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-    )
+    lab_sh("down")
+    up = lab_sh("up")
     assert up.returncode == 0, (up.stdout + up.stderr)[-4000:]
     the_lab = Lab()
     standby = the_lab.playbook("standby.yml")
     assert standby.rc == 0, standby.output[-4000:]
     yield the_lab
     if os.environ.get("KEEP_LAB") != "1":
-        subprocess.run(
-            ["bash", "scripts/lab.sh", "down"],
-            cwd=REPO,
-            env=env,
-            check=False,
-            capture_output=True,
-        )
+        lab_sh("down")
 
 
 @pytest.fixture
