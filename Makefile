@@ -37,8 +37,8 @@ venv: $(BIN)/.installed ## Create the Python environment (pinned torch, chatterb
 
 .PHONY: lint
 lint: venv ## ruff, yamllint, ansible-lint (production profile)
-	$(BIN)/ruff check app scripts lab tests
-	$(BIN)/ruff format --check app scripts lab tests
+	$(BIN)/ruff check app scripts lab tests roles
+	$(BIN)/ruff format --check app scripts lab tests roles
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/yamllint -s .
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint
 

@@ -15,6 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from chatterbox_shim.weights import MANIFEST_FILE_NAME
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CACHE_DIR = Path(os.environ.get("SHIM_TEST_CACHE", REPO_ROOT / ".cache"))
 TOKEN = "tok-3f9c1e-UNIQUE-test-token-7a2b"
@@ -56,6 +58,17 @@ def shim_env(**overrides: str) -> dict[str, str]:
     env.update({"CHATTERBOX_TOKEN": TOKEN, "SHIM_HOST": "127.0.0.1", "PYTHONUNBUFFERED": "1"})
     env.update(overrides)
     return env
+
+
+def chatterbox_env(bundle: Path, voices: Path, weights_dir: Path | None = None, **overrides: str) -> dict[str, str]:
+    """Settings for the real engine on the random-weights bundle (verified against its own manifest)."""
+    return shim_env(
+        SHIM_ENGINE="chatterbox",
+        SHIM_WEIGHTS_DIR=str(weights_dir or bundle),
+        SHIM_WEIGHTS_MANIFEST=str(bundle / MANIFEST_FILE_NAME),
+        SHIM_VOICES_DIR=str(voices),
+        **overrides,
+    )
 
 
 def start_shim(tmp_path: Path, env: dict[str, str], wait_for: str = "/health", timeout: float = 60) -> RunningShim:

@@ -14,7 +14,6 @@ import pytest
 
 from chatterbox_shim import contract as c
 from chatterbox_shim.audio import from_pcm16
-from chatterbox_shim.weights import MANIFEST_FILE_NAME
 
 from .conftest import TOKEN
 
@@ -23,16 +22,9 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def chatterbox_shim(test_bundle, test_voices, tmp_path_factory):
-    from .conftest import shim_env, start_shim, stop_shim
+    from .conftest import chatterbox_env, start_shim, stop_shim
 
-    env = shim_env(
-        SHIM_ENGINE="chatterbox",
-        SHIM_WEIGHTS_DIR=str(test_bundle),
-        SHIM_WEIGHTS_MANIFEST=str(test_bundle / MANIFEST_FILE_NAME),
-        SHIM_VOICES_DIR=str(test_voices),
-        SHIM_DEVICE="cpu",
-        SHIM_MAX_SPEECH_TOKENS="8",
-    )
+    env = chatterbox_env(test_bundle, test_voices, SHIM_DEVICE="cpu", SHIM_MAX_SPEECH_TOKENS="8")
     shim = start_shim(tmp_path_factory.mktemp("e2e"), env, wait_for="/ready", timeout=600)
     yield shim
     stop_shim(shim)

@@ -15,7 +15,7 @@ from chatterbox_shim.cli.verify_weights import main as verify_main
 from chatterbox_shim.pins import pins
 from chatterbox_shim.weights import MANIFEST_FILE_NAME, Manifest, WeightsError, check_weights, verify_weights
 
-from .conftest import shim_env
+from .conftest import chatterbox_env
 
 FILES = ("ve.safetensors", "t3_cfg.safetensors", "s3gen.safetensors", "tokenizer.json", "conds.pt")
 
@@ -98,13 +98,7 @@ def _corrupted_copy(bundle: Path, target: str, tmp_path: Path) -> Path:
 @pytest.mark.parametrize("target", FILES)
 def test_service_refuses_a_flipped_byte(test_bundle, test_voices, tmp_path, target):
     corrupt = _corrupted_copy(test_bundle, target, tmp_path)
-    env = shim_env(
-        SHIM_ENGINE="chatterbox",
-        SHIM_WEIGHTS_DIR=str(corrupt),
-        SHIM_WEIGHTS_MANIFEST=str(test_bundle / MANIFEST_FILE_NAME),
-        SHIM_VOICES_DIR=str(test_voices),
-        SHIM_PORT="1",
-    )
+    env = chatterbox_env(test_bundle, test_voices, weights_dir=corrupt, SHIM_PORT="1")
     result = subprocess.run(
         [sys.executable, "-m", "chatterbox_shim.cli.serve"], env=env, capture_output=True, text=True, timeout=300
     )

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
+from . import contract as c
 from .audio import Pcm, to_pcm16
 from .engines.base import Engine, EngineOutput, SynthesisParams, TokenCap
 from .metrics import ShimMetrics
@@ -130,8 +131,6 @@ class ShimService:
         temperature: float | None = None,
         seed: int | None = None,
     ) -> SynthesisParams:
-        from . import contract as c
-
         return SynthesisParams(
             text=text,
             voice=voice,

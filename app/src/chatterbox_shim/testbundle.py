@@ -15,7 +15,6 @@ import string
 import tempfile
 from pathlib import Path
 
-import numpy as np
 import soundfile as sf
 import torch
 
@@ -114,7 +113,3 @@ def bundle_is_current(directory: Path, seed: int = 0) -> bool:
     manifest = Manifest.load(manifest_path)
     expected = f"{BUNDLE_NAME}-v{GENERATOR_VERSION}-seed{seed}"
     return manifest.name == expected and all((directory / f.name).is_file() for f in manifest.files)
-
-
-def silence_check(wav: np.ndarray) -> float:
-    return float(np.sqrt(np.mean(np.square(wav)))) if wav.size else 0.0

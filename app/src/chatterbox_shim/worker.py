@@ -12,7 +12,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import CancelledError, Future
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
@@ -105,6 +105,3 @@ class InferenceWorker:
                 item.future.set_result(result)
             finally:
                 self._busy.clear()
-
-
-__all__ = ["CancelledError", "InferenceWorker", "Job", "QueueFullError"]

@@ -52,14 +52,19 @@ def test_torch_and_chatterbox(fact):
 
 def test_blackwell_patch_module_imports(fact):
     result = docker_run(
-        fact["ref"], "-c", "from chatterbox_shim import blackwell; blackwell.apply_patches(); assert blackwell.patches_applied()"
+        fact["ref"],
+        "-c",
+        "from chatterbox_shim import blackwell; blackwell.apply_patches(); assert blackwell.patches_applied()",
     )
     assert result.rc == 0, result.stderr
 
 
 def test_baked_weights_verify(fact):
     result = docker_run(
-        fact["ref"], "/opt/chatterbox/weights", "--manifest", "/opt/chatterbox/weights/weights-manifest.json",
+        fact["ref"],
+        "/opt/chatterbox/weights",
+        "--manifest",
+        "/opt/chatterbox/weights/weights-manifest.json",
         entrypoint="verify-weights",
     )
     assert result.rc == 0, result.stdout + result.stderr

@@ -1,6 +1,7 @@
 """The running shim: ready, hardened, and the token nowhere but its 0400 file."""
 
 import json
+import time
 
 import pytest
 import testinfra
@@ -23,6 +24,17 @@ def test_ready_and_speaks(host):
         "http://127.0.0.1:18773",
     )
     assert result.rc == 0, result.stdout + result.stderr
+
+
+def test_docker_healthcheck_reports_healthy():
+    deadline = time.monotonic() + 60
+    status = ""
+    while time.monotonic() < deadline:
+        status = ENGINE.check_output("docker inspect -f '{{.State.Health.Status}}' %s", NAME)
+        if status == "healthy":
+            break
+        time.sleep(2)
+    assert status == "healthy"
 
 
 def test_hardened(inspect):
