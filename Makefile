@@ -22,13 +22,14 @@ ROLES_WITH_MOLECULE := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wild
 help: ## List the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: app/pyproject.toml images/requirements.lock requirements-dev.txt app/src/chatterbox_shim/pins.json
+$(BIN)/.installed: app/pyproject.toml images/requirements.lock images/requirements-nodeps.lock requirements-dev.txt app/src/chatterbox_shim/pins.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, then chatterbox without its torch==2.6 pin, then the locked rest.
 	$(BIN)/pip install -q torch==$(TORCH_VERSION) torchaudio==$(TORCHAUDIO_VERSION)
 	$(BIN)/pip install -q --no-deps chatterbox-tts==$(CHATTERBOX_VERSION)
 	$(BIN)/pip install -q -r images/requirements.lock -r requirements-dev.txt
+	$(BIN)/pip install -q --no-deps -r images/requirements-nodeps.lock
 	$(BIN)/pip install -q --no-deps -e app
 	touch $@
 
@@ -62,7 +63,7 @@ test-molecule: system-deps venv docker test-bundle ## Every role's molecule scen
 	done
 
 .PHONY: test-lab
-test-lab: system-deps venv docker test-voices ## Failover faults end to end on the local lab
+test-lab: system-deps venv docker test-bundle ## Failover faults end to end on the local lab
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q -ra tests
 
 .PHONY: demo
@@ -107,6 +108,16 @@ serve-bundle: test-bundle ## Run the real engine on the random-weights test bund
 bench: test-bundle ## In-process vs HTTP latency/RTF of the real engine on the test bundle
 	$(BIN)/shim-bench --weights $(BUNDLE) --manifest $(BUNDLE)/weights-manifest.json --voices $(VOICES) \
 	  $(BENCH_ARGS) --json out/bench-$$(date +%Y%m%d-%H%M%S).json
+
+.PHONY: identity
+identity: venv ## Speaker similarity of A=DIR against B=DIR, JSON to OUT=FILE (and OUT.html to listen)
+	@test -n "$(A)" -a -n "$(B)" -a -n "$(OUT)" || { echo "usage: make identity A=DIR B=DIR OUT=FILE" >&2; exit 2; }
+	$(BIN)/chatterbox-parity identity $(A) $(B) --json $(OUT) --html $(basename $(OUT)).html
+
+.PHONY: bench-decode
+bench-decode: test-bundle ## Reference vs fast T3 decode in one run (a GPU machine; DECODE_ARGS=--fixed-tokens ...)
+	$(BIN)/shim-bench-decode --weights $(BUNDLE) --voices $(VOICES) $(DECODE_ARGS) \
+	  --json out/bench-decode-$$(date +%Y%m%d-%H%M%S).json
 
 .PHONY: measure-image
 measure-image: venv docker test-bundle ## Image sizes and build times for docs/IMAGE.md (test build, this machine)

@@ -3,7 +3,7 @@
 
 tag = <chatterbox>-torch<torch>-cu<cuda>-<first 12 hex of sha256 over the inputs>
 
-Inputs: pins.json, images/requirements.lock, images/Dockerfile, app/pyproject.toml, every file
+Inputs: pins.json, images/requirements*.lock, images/Dockerfile, app/pyproject.toml, every file
 under app/src (bytecode excluded), and the build settings that change the result (target,
 platform, base image, torch index, weights source, revision and manifest). A version bump in
 pins.json, a lock change or a code change gives a new tag; nothing else does.
@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 
 PINS = Path("app/src/chatterbox_shim/pins.json")
-FIXED_INPUTS = (PINS, Path("images/requirements.lock"), Path("images/Dockerfile"), Path("app/pyproject.toml"))
+LOCKS = (Path("images/requirements.lock"), Path("images/requirements-nodeps.lock"))
+FIXED_INPUTS = (PINS, *LOCKS, Path("images/Dockerfile"), Path("app/pyproject.toml"))
 TREES = (Path("app/src"),)
 SKIP_PARTS = {"__pycache__", ".pytest_cache", ".ruff_cache", ".mypy_cache"}
 
@@ -51,7 +52,7 @@ def main() -> int:
         digest.update(b"setting\0" + setting.encode() + b"\0")
     pins = json.loads((root / PINS).read_text())
     inputs_hash = digest.hexdigest()
-    pins_hash = hashlib.sha256((root / PINS).read_bytes() + (root / FIXED_INPUTS[1]).read_bytes()).hexdigest()
+    pins_hash = hashlib.sha256(b"".join((root / p).read_bytes() for p in (PINS, *LOCKS))).hexdigest()
     tag = f"{pins['chatterbox_tts']}-torch{pins['torch']}-cu{pins['cuda']['version']}-{inputs_hash[:12]}"
     json.dump(
         {

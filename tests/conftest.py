@@ -57,7 +57,7 @@ class PlaybookRun:
 
 
 class Lab:
-    def playbook(self, name: str, *extra: str) -> PlaybookRun:
+    def playbook(self, name: str, *extra: str, timeout: float = 600) -> PlaybookRun:
         started = time.perf_counter()
         result = subprocess.run(
             ["ansible-playbook", "-i", "inventory/lab", f"ansible/{name}", *extra],
@@ -65,7 +65,7 @@ class Lab:
             env=lab_env(),
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=timeout,
         )
         return PlaybookRun(
             result.returncode,

@@ -69,6 +69,9 @@ def build_engine(settings: Settings) -> Engine:
             device=settings.device,
             patch_policy=settings.blackwell_patches,
             token_cap=cap,
+            decode_path=settings.decode_path,
+            decode_dtype=settings.decode_dtype,
+            fast_max_prompt_tokens=settings.fast_max_prompt_tokens,
         )
     if settings.default_voice not in engine.voices:
         raise ValueError(f"default voice {settings.default_voice!r} is not in the voice allowlist")

@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     token_cap_base_seconds: float = Field(1.5, gt=0.0, le=40.0)
     token_cap_chars_per_second: float = Field(7.0, gt=0.0, le=100.0)
     warmup_text: str = Field("Hello, this is the failover voice.", min_length=1)
+    # T3 decode: auto (fast on CUDA, reference elsewhere), reference (0.1.7's loop) or fast (graph-
+    # captured, checked against the reference at start-up). bfloat16 is for the fast path only.
+    decode_path: Literal["auto", "reference", "fast"] = "auto"
+    decode_dtype: Literal["float32", "bfloat16"] = "float32"
+    fast_max_prompt_tokens: int = Field(384, ge=64, le=4096)
 
     # Lab engine only: seconds of simulated work per second of audio, and a simulated model load.
     lab_rtf: float = Field(0.0, ge=0.0, le=10.0)

@@ -97,6 +97,8 @@ def write_test_bundle(directory: Path, seed: int = 0) -> Manifest:
             "This is NOT a voice. Never deploy it.\n",
             encoding="utf-8",
         )
+        # mkdtemp makes the folder 0700; containers read the bundle as the image's user (10001).
+        staging.chmod(0o755)
         if directory.exists():
             shutil.rmtree(directory)
         os.replace(staging, directory)

@@ -1,9 +1,10 @@
 """shim-bench: latency and real-time factor of an engine, in process and over HTTP, in one run.
 
-The service is built exactly as in production (settings, engine, worker, FastAPI app under
-uvicorn on 127.0.0.1), then each sentence is synthesized in process (through the worker, no HTTP)
-and over HTTP, alternately, so both columns see the same machine state. Prints a table and writes
-JSON.
+Local mode: the service is built exactly as in production (settings, engine, worker, FastAPI app
+under uvicorn on 127.0.0.1), then each sentence is synthesized in process (through the worker, no
+HTTP) and over HTTP, alternately, so both columns see the same machine state.
+Remote mode (--url): the same sentences against a running endpoint (Titan's shim, Panda), HTTP only.
+Prints a table and writes JSON; --save-audio keeps the first run's answers as WAVs for `identity`.
 """
 
 from __future__ import annotations
@@ -24,6 +25,8 @@ import httpx
 
 from .. import contract as c
 from ..bench_stats import summary
+from ..gpu_memory import PER_PROCESS, DriverMemorySampler, driver_facts
+from ..parity.exchange import ExchangeError, post_tts, read_token, write_wav
 from ..settings import Settings
 
 
@@ -95,23 +98,77 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="ignore the stop token so every sentence decodes exactly its cap (random weights stop at random)",
     )
+    parser.add_argument("--url", help="bench this running endpoint over HTTP instead of building the service")
+    parser.add_argument("--token-file", type=Path, help="token for --url (default: CHATTERBOX_TOKEN)")
+    parser.add_argument("--voice", help="voice name to ask for (default: the service's default)")
+    parser.add_argument("--save-audio", type=Path, help="write the first run's HTTP answers here as WAVs")
+    parser.add_argument("--audio-prefix", default="bench", help="file name prefix for --save-audio")
     args = parser.parse_args(argv)
-
-    from ..logs import configure_logging
-    from ..service import ShimService, build_engine
-
-    configure_logging("WARNING")
     sentences = (
         [s.strip() for s in args.sentences.read_text().splitlines() if s.strip()]
         if args.sentences
         else default_sentences()
     )[: args.limit]
+    if args.save_audio:
+        args.save_audio.mkdir(parents=True, exist_ok=True)
+    if args.url:
+        return bench_remote(args, sentences)
+    return bench_local(args, sentences)
+
+
+def _save(args: argparse.Namespace, run: int, index: int, pcm: bytes) -> None:
+    if args.save_audio and run == 0:
+        write_wav(args.save_audio / f"{args.audio_prefix}_{index:02d}.wav", pcm)
+
+
+def bench_remote(args: argparse.Namespace, sentences: list[str]) -> int:
+    try:
+        token = read_token(args.token_file)
+    except ExchangeError as error:
+        print(f"shim-bench: {error}", file=sys.stderr)
+        return 2
+    samples: list[Sample] = []
+    for run in range(args.runs):
+        for index, text in enumerate(sentences):
+            payload: dict[str, Any] = {"text": text, "seed": 1000 * run + index}
+            if args.voice:
+                payload["voice"] = args.voice
+            try:
+                answer = post_tts(args.url, token, payload, timeout=600)
+            except ExchangeError as error:
+                print(f"shim-bench: {error}", file=sys.stderr)
+                return 1
+            if answer.status != 200:
+                print(f"shim-bench: HTTP {answer.status}: {answer.body[:200]!r}", file=sys.stderr)
+                return 1
+            audio_s = len(answer.body) / c.SAMPLE_WIDTH_BYTES / c.SAMPLE_RATE
+            samples.append(Sample("http", index, run, answer.latency_s, None, audio_s, None))
+            _save(args, run, index, answer.body)
+    report = build_report(args, None, None, samples, None, sentences)
+    return _finish(args, report)
+
+
+def _finish(args: argparse.Namespace, report: dict[str, Any]) -> int:
+    print_table(report)
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"wrote {args.json}")
+    return 0
+
+
+def bench_local(args: argparse.Namespace, sentences: list[str]) -> int:
+    from ..logs import configure_logging
+    from ..service import ShimService, build_engine
+
+    configure_logging("WARNING")
     token = secrets.token_urlsafe(24)
     settings = Settings(
         engine=args.engine,
         weights_dir=args.weights,
         weights_manifest=args.manifest,
         voices_dir=args.voices,
+        default_voice=args.voice or c.DEFAULT_VOICE,
         device=args.device,
         max_speech_tokens=args.max_speech_tokens,
         queue_depth=4,
@@ -119,6 +176,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from pydantic import SecretStr
 
+    sampler = DriverMemorySampler().__enter__()
     started = time.perf_counter()
     engine = build_engine(settings)
     if args.fixed_tokens:
@@ -164,36 +222,99 @@ def main(argv: list[str] | None = None) -> int:
                 samples.append(
                     Sample("http", index, run, wall, None, float(response.headers[c.HEADER_AUDIO_DURATION]), None)
                 )
+                _save(args, run, index, response.content)
     server.should_exit = True
     thread.join(10)
-
-    report = build_report(args, settings, service, samples, ready_s, sentences)
-    print_table(report)
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
-        print(f"wrote {args.json}")
-    return 0
+    sampler.__exit__(None, None, None)
+    report = build_report(args, settings, service, samples, ready_s, sentences, sampler.report())
+    return _finish(args, report)
 
 
 def build_report(
     args: argparse.Namespace,
-    settings: Settings,
+    settings: Settings | None,
     service: Any,
     samples: list[Sample],
-    ready_s: float,
+    ready_s: float | None,
     sentences: list[str],
+    driver_memory: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    from ..weights import Manifest
-
     modes: dict[str, Any] = {}
     for mode in ("in_process", "http"):
         chosen = [s for s in samples if s.mode == mode]
+        if not chosen:
+            continue
         modes[mode] = {
             "latency_s": summary([s.wall_s for s in chosen]),
             "rtf": summary([s.rtf for s in chosen]),
             "audio_s": summary([s.audio_s for s in chosen]),
         }
+    gpu = _gpu_facts() | driver_facts() | (driver_memory or {})
+    primary = modes.get("http") or modes["in_process"]
+    report: dict[str, Any] = {
+        "tool": "shim-bench",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "target": args.url or "local",
+        "runs": args.runs,
+        "sentences": len(sentences),
+        "modes": modes,
+        # The research note's headline fields, from the HTTP column (what the phone daemon sees).
+        "parity": {
+            "synthesis_p50_ms": 1000 * primary["latency_s"]["p50"],
+            "synthesis_p95_ms": 1000 * primary["latency_s"]["p95"],
+            "rtf_p50": primary["rtf"]["p50"],
+            "vram_peak_torch_gb": gpu.get("max_memory_allocated_gb"),
+            "vram_peak_nvidia_smi_gb": gpu.get("driver_peak_gb") if gpu.get("driver_source") == PER_PROCESS else None,
+            "unified_memory_gap_mib": _gap_mib(gpu),
+        },
+        "machine": {
+            "platform": platform.platform(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        },
+        "versions": _versions(),
+        "gpu": gpu,
+        "samples": [asdict(s) | {"rtf": s.rtf} for s in samples],
+    }
+    if service is not None and settings is not None:
+        report.update(_local_facts(args, settings, service, samples, ready_s, modes))
+    return report
+
+
+def _gap_mib(gpu: dict[str, Any]) -> float | None:
+    if gpu.get("driver_peak_gb") is None or gpu.get("max_memory_reserved_gb") is None:
+        return None
+    return round((gpu["driver_peak_gb"] - gpu["max_memory_reserved_gb"]) * 1e9 / 2**20, 1)
+
+
+def _versions() -> dict[str, str | None]:
+    from importlib import metadata
+
+    found: dict[str, str | None] = {}
+    for package in ("torch", "chatterbox-tts", "chatterbox-shim"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = None
+    try:
+        import torch
+
+        found["cuda"] = torch.version.cuda
+    except ImportError:
+        found["cuda"] = None
+    return found
+
+
+def _local_facts(
+    args: argparse.Namespace,
+    settings: Settings,
+    service: Any,
+    samples: list[Sample],
+    ready_s: float | None,
+    modes: dict[str, Any],
+) -> dict[str, Any]:
+    from ..weights import Manifest
+
     engine_s = [s.engine_s for s in samples if s.engine_s is not None]
     http_p50 = modes["http"]["latency_s"]["p50"]
     inproc_p50 = modes["in_process"]["latency_s"]["p50"]
@@ -205,18 +326,13 @@ def build_report(
     engine = service.engine
     manifest = Manifest.load(settings.weights_manifest) if settings.engine == "chatterbox" else None
     return {
-        "tool": "shim-bench",
-        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "engine": engine.name,
         "device": getattr(engine, "device", "none"),
-        "runs": args.runs,
-        "sentences": len(sentences),
         "speech_token_ceiling": settings.max_speech_tokens,
         "tokens_per_sentence": sorted({s.speech_tokens for s in samples if s.speech_tokens is not None}),
         "model_load_s": engine.load_seconds,
         "time_to_ready_s": ready_s,
         "engine_s": summary(engine_s),
-        "modes": modes,
         "http_overhead": {
             "p50_ratio": http_p50 / inproc_p50,
             "p50_delta_ms": 1000 * (http_p50 - inproc_p50),
@@ -225,24 +341,29 @@ def build_report(
         "speech_tokens": summary([float(t) for t in tokens]),
         "speech_tokens_per_s_end_to_end": summary(token_rate),
         "fixed_tokens": bool(args.fixed_tokens),
-        "machine": {
-            "platform": platform.platform(),
-            "machine": platform.machine(),
-            "python": platform.python_version(),
-        },
-        "gpu": _gpu_facts(),
         "weights_manifest": {"name": manifest.name, "digest": manifest.digest()} if manifest else None,
-        "samples": [asdict(s) | {"rtf": s.rtf} for s in samples],
     }
 
 
 def print_table(report: dict[str, Any]) -> None:
-    print(f"engine {report['engine']} on {report['device']}, {report['sentences']} sentences x {report['runs']} runs")
-    print(f"model load {report['model_load_s'] or 0:.2f} s, time to /ready {report['time_to_ready_s']:.2f} s")
+    if "engine" in report:
+        where = f"engine {report['engine']} on {report['device']}"
+        print(f"{where}, {report['sentences']} sentences x {report['runs']} runs")
+        print(f"model load {report['model_load_s'] or 0:.2f} s, time to /ready {report['time_to_ready_s']:.2f} s")
+    else:
+        print(f"endpoint {report['target']}, {report['sentences']} sentences x {report['runs']} runs")
     print(f"{'mode':12} {'p50 s':>8} {'p95 s':>8} {'RTF p50':>8} {'RTF p95':>8}")
     for mode, data in report["modes"].items():
         lat, rtf = data["latency_s"], data["rtf"]
         print(f"{mode:12} {lat['p50']:8.3f} {lat['p95']:8.3f} {rtf['p50']:8.3f} {rtf['p95']:8.3f}")
+    gpu = report["gpu"]
+    if gpu.get("driver_source"):
+        print(
+            f"GPU memory peak: torch {gpu.get('max_memory_allocated_gb')} GB allocated, "
+            f"driver {gpu['driver_peak_gb']} GB ({gpu['driver_source']})"
+        )
+    if "http_overhead" not in report:
+        return
     overhead = report["http_overhead"]
     paired = overhead["paired_delta_ms"]
     print(

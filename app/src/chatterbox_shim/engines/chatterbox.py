@@ -4,6 +4,12 @@ It follows ChatterboxTTS.generate() step for step with three differences that a 
 voices are prepared once at load and never re-prepared per request (generate() overwrites the
 shared self.conds, so two voices could mix), the speech-token budget is capped by text length
 instead of the hard-coded 1000, and the stages are timed.
+
+T3's decode runs either 0.1.7's own loop (`reference`) or the graph-captured FastT3Decoder
+(`fast`, engines/fast_t3.py). `auto` picks fast on CUDA. Whichever is asked for, the fast path
+serves only after a start-up check on this very device: teacher-forced logits of both paths for
+the warm-up sentence must agree within the bound below, otherwise the engine falls back to the
+reference loop and says so in its log and on /health.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import logging
 import os
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 # tqdm draws a progress bar per decode in 0.1.7's T3.inference; a service log has no use for it.
 os.environ.setdefault("TQDM_DISABLE", "1")
@@ -25,6 +31,8 @@ from ..audio import InvalidAudioError
 from ..contract import EXAGGERATION_DEFAULT
 from ..voices import Voice
 from .base import Engine, EngineOutput, SynthesisParams, TokenCap
+from .fast_t3 import FastT3Decoder, Sampling, prompt_embeds
+from .t3_reference import relative_error, run_reference
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +41,14 @@ REPETITION_PENALTY = 1.2
 MIN_P = 0.05
 TOP_P = 1.0
 SPEECH_VOCAB_LIMIT = 6561  # ids at or above are special tokens, dropped before S3Gen
+
+DecodePath = Literal["auto", "reference", "fast"]
+DecodeDtype = Literal["float32", "bfloat16"]
+# Start-up check: teacher-forced steps compared, and the largest relative logit error accepted
+# (max |fast - reference| / max |reference| per step). fp32 differs only by summation order.
+CHECK_STEPS = 24
+CHECK_TEXT = "Hello, this is the failover voice checking its decoder."
+MAX_RELATIVE_ERROR = {"float32": 1e-4, "bfloat16": 5e-2}
 
 
 def resolve_device(setting: str) -> str:
@@ -52,6 +68,9 @@ class ChatterboxEngine(Engine):
         device: str = "auto",
         patch_policy: blackwell.Policy = "auto",
         token_cap: TokenCap | None = None,
+        decode_path: DecodePath = "auto",
+        decode_dtype: DecodeDtype = "float32",
+        fast_max_prompt_tokens: int = 384,
     ) -> None:
         super().__init__()
         self._weights_dir = weights_dir
@@ -65,6 +84,13 @@ class ChatterboxEngine(Engine):
         self.voice_prepare_seconds: dict[str, float] = {}
         # Benchmarks only: decode every request to its cap (random weights stop at random).
         self.ignore_stop_token = False
+        self.decode_path_requested = decode_path
+        self.decode_dtype = decode_dtype
+        self.fast_max_prompt_tokens = fast_max_prompt_tokens
+        self.decode_path: Literal["reference", "fast"] = "reference"
+        self.fast: FastT3Decoder | None = None
+        self.fast_check_error: float | None = None
+        self.graph_capture_seconds = 0.0
 
     @property
     def voices(self) -> frozenset[str]:
@@ -90,7 +116,89 @@ class ChatterboxEngine(Engine):
             self._conds[name] = self._model.conds
             self.voice_prepare_seconds[name] = time.perf_counter() - voice_started
             log.info("voice prepared", extra={"voice": name, "seconds": round(self.voice_prepare_seconds[name], 3)})
+        self._set_up_decoder()
         self.load_seconds = time.perf_counter() - started
+
+    def _set_up_decoder(self) -> None:
+        wanted = self.decode_path_requested
+        if wanted == "auto":
+            wanted = "fast" if self.device.startswith("cuda") else "reference"
+        if wanted == "reference":
+            return
+        dtype = torch.float32 if self.decode_dtype == "float32" else torch.bfloat16
+        self.fast = FastT3Decoder(
+            self.model.t3,
+            max_prompt_tokens=self.fast_max_prompt_tokens,
+            max_new_tokens=self.token_cap.ceiling,
+            dtype=dtype,
+        )
+        steps = min(CHECK_STEPS, self.token_cap.ceiling)
+        errors = self.check_fast_path(CHECK_TEXT, sorted(self._conds)[0], steps)
+        self.fast_check_error = max(errors)
+        bound = MAX_RELATIVE_ERROR[self.decode_dtype]
+        if self.fast_check_error > bound:
+            log.error(
+                "fast decode path disagrees with the reference: serving the reference path",
+                extra={"max_relative_error": self.fast_check_error, "bound": bound, "dtype": self.decode_dtype},
+            )
+            self.fast = None
+            return
+        if self.fast.use_graphs:
+            self.graph_capture_seconds = self.fast.capture_all()
+        self.decode_path = "fast"
+        log.info(
+            "fast decode path checked",
+            extra={
+                "max_relative_error": self.fast_check_error,
+                "bound": bound,
+                "dtype": self.decode_dtype,
+                "graphs": len(self.fast.graphs),
+                "capture_seconds": round(self.graph_capture_seconds, 3),
+            },
+        )
+
+    def check_fast_path(self, text: str, voice: str, steps: int, *, graphs: bool = False) -> list[float]:
+        """Teacher forcing: the reference loop chooses `steps` tokens greedily, then both paths are
+        fed exactly those tokens; returns the relative logit error of each step."""
+        assert self.fast is not None
+        t3 = self.model.t3
+        t3_cond = self._t3_cond(voice, EXAGGERATION_DEFAULT)
+        tokens = self.text_tokens(text)
+        sampling = Sampling(0.8, 0.5, REPETITION_PENALTY, MIN_P, TOP_P)
+        stop = t3.hp.stop_speech_token
+        t3.hp.stop_speech_token = -1  # a forced sequence must not end early on either side
+        try:
+            greedy = run_reference(
+                t3, t3_cond=t3_cond, text_tokens=tokens, max_new_tokens=steps, temperature=0.8, cfg_weight=0.5,
+                repetition_penalty=REPETITION_PENALTY, min_p=MIN_P, top_p=TOP_P, greedy=True,
+            )
+            forced = greedy.tokens[0]
+            reference = run_reference(
+                t3, t3_cond=t3_cond, text_tokens=tokens, max_new_tokens=steps, temperature=0.8, cfg_weight=0.5,
+                repetition_penalty=REPETITION_PENALTY, min_p=MIN_P, top_p=TOP_P, forced_tokens=forced,
+            )
+        finally:
+            t3.hp.stop_speech_token = stop
+        fast = self.fast
+        saved_use, fast.use_graphs = fast.use_graphs, graphs
+        # Captured graphs do not log logits: capture logging ones for this check, then restore.
+        saved_graphs, fast.graphs = fast.graphs, {}
+        fast.logit_log = torch.zeros(steps + 16, 2, fast.vocab, device=fast.device)
+        try:
+            with torch.inference_mode():
+                embeds = prompt_embeds(t3, t3_cond, tokens, 0.5)
+                fast.decode(
+                    embeds, sampling, max_new_tokens=steps, start_token=t3.hp.start_speech_token,
+                    stop_token=-1, forced_tokens=forced,
+                )
+            logged = fast.logit_log[:steps].clone()
+        finally:
+            fast.logit_log = None
+            fast.use_graphs = saved_use
+            fast.graphs = saved_graphs
+        # Fast step i logs the logits after token i; the reference samples step i+1 from those.
+        pairs = zip(logged[:-1], reference.step_logits[1:], strict=False)
+        return [relative_error(f, r) for f, r in pairs]
 
     def _sync(self) -> None:
         if self.device.startswith("cuda"):
@@ -138,16 +246,7 @@ class ChatterboxEngine(Engine):
             if self.ignore_stop_token:
                 hp.stop_speech_token = -1  # T3.inference compares each sampled id with this
             try:
-                speech = model.t3.inference(
-                    t3_cond=t3_cond,
-                    text_tokens=self.text_tokens(params.text),
-                    max_new_tokens=cap,
-                    temperature=params.temperature,
-                    cfg_weight=params.cfg_weight,
-                    repetition_penalty=REPETITION_PENALTY,
-                    min_p=MIN_P,
-                    top_p=TOP_P,
-                )
+                speech = self._decode(t3_cond, params, cap)
             finally:
                 hp.stop_speech_token = stop_token
             generated = int(speech.shape[-1])
@@ -175,8 +274,35 @@ class ChatterboxEngine(Engine):
             stage_seconds=stages,
         )
 
+    def _decode(self, t3_cond: Any, params: SynthesisParams, cap: int) -> torch.Tensor:
+        t3 = self.model.t3
+        tokens = self.text_tokens(params.text)
+        if self.fast is not None and self.decode_path == "fast":
+            embeds = prompt_embeds(t3, t3_cond, tokens, params.cfg_weight)
+            if embeds.shape[1] <= self.fast_max_prompt_tokens:
+                sampling = Sampling(params.temperature, params.cfg_weight, REPETITION_PENALTY, MIN_P, TOP_P)
+                return self.fast.decode(
+                    embeds, sampling, max_new_tokens=cap, start_token=t3.hp.start_speech_token,
+                    stop_token=t3.hp.stop_speech_token,
+                ).tokens
+            log.info("prompt longer than the fast path's cache: reference path", extra={"tokens": embeds.shape[1]})
+        return t3.inference(
+            t3_cond=t3_cond,
+            text_tokens=tokens,
+            max_new_tokens=cap,
+            temperature=params.temperature,
+            cfg_weight=params.cfg_weight,
+            repetition_penalty=REPETITION_PENALTY,
+            min_p=MIN_P,
+            top_p=TOP_P,
+        )
+
     def describe(self) -> dict[str, object]:
-        facts: dict[str, object] = {"engine": self.name, "device": self.device.split(":")[0]}
+        facts: dict[str, object] = {
+            "engine": self.name,
+            "device": self.device.split(":")[0],
+            "decode_path": self.decode_path,
+        }
         if self.patch_decision is not None:
             facts["blackwell_patches"] = self.patch_decision.enabled
         return facts

@@ -1,0 +1,104 @@
+"""GPU memory peak as the driver sees it, sampled in the background while a benchmark runs.
+
+nvidia-smi's per-process figure is the one the research note reported; where the driver has no
+per-process accounting (the GB10's unified memory) fall back to device-wide use from
+torch.cuda.mem_get_info, and say which source the number came from.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import threading
+from typing import Any
+
+PER_PROCESS = "nvidia-smi per-process"
+DEVICE_WIDE = "torch.cuda.mem_get_info (device-wide)"
+
+
+def nvidia_smi_process_mib(pid: int) -> float | None:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return None
+    try:
+        out = subprocess.run(
+            [exe, "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout
+    except (OSError, subprocess.SubprocessError):
+        return None
+    for line in out.splitlines():
+        fields = [f.strip() for f in line.split(",")]
+        if len(fields) == 2 and fields[0] == str(pid) and fields[1].replace(".", "", 1).isdigit():
+            return float(fields[1])
+    return None
+
+
+def driver_facts() -> dict[str, str]:
+    exe = shutil.which("nvidia-smi")
+    if exe is None:
+        return {}
+    try:
+        out = subprocess.run(
+            [exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.splitlines()
+    except (OSError, subprocess.SubprocessError):
+        return {}
+    name, _, driver = out[0].partition(",") if out else ("", "", "")
+    return {"gpu": name.strip(), "driver": driver.strip()}
+
+
+class DriverMemorySampler:
+    """Peak driver-side memory of this process (or of the device) every `interval` seconds."""
+
+    def __init__(self, interval: float = 0.25) -> None:
+        self.interval = interval
+        self.peak_mib = 0.0
+        self.source: str | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="gpu-memory-sampler", daemon=True)
+
+    def __enter__(self) -> DriverMemorySampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(5)
+
+    def _sample(self) -> float | None:
+        if self.source in (None, PER_PROCESS):
+            mib = nvidia_smi_process_mib(os.getpid())
+            if mib is not None:
+                self.source = PER_PROCESS
+                return mib
+        try:
+            import torch
+        except ImportError:
+            return None
+        if not torch.cuda.is_available():
+            return None
+        free, total = torch.cuda.mem_get_info()
+        self.source = DEVICE_WIDE
+        return (total - free) / 2**20
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            mib = self._sample()
+            if mib is None and self.source is None:
+                return
+            if mib is not None:
+                self.peak_mib = max(self.peak_mib, mib)
+            self._stop.wait(self.interval)
+
+    def report(self) -> dict[str, Any]:
+        peak_gb = round(self.peak_mib * 2**20 / 1e9, 3) if self.source else None
+        return {"driver_peak_gb": peak_gb, "driver_source": self.source}

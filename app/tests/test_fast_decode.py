@@ -1,0 +1,126 @@
+"""The fast T3 decode path against 0.1.7's own loop, on the random-weights bundle.
+
+On the CPU (CI) the fast decoder runs eagerly on a short budget; on a CUDA machine the same tests
+run the captured graphs over the 10 benchmark sentences. Bounds: fp32 teacher-forced logits within
+1e-4 relative (max |fast - ref| / max |ref| per step; measured about 1e-6), identical greedy and
+seeded-sampling tokens, and identical waveforms from identical tokens (S3Gen is shared code).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from chatterbox_shim.cli.bench import default_sentences
+from chatterbox_shim.engines.base import SynthesisParams, TokenCap
+from chatterbox_shim.engines.chatterbox import (
+    MAX_RELATIVE_ERROR,
+    MIN_P,
+    REPETITION_PENALTY,
+    TOP_P,
+    ChatterboxEngine,
+)
+from chatterbox_shim.engines.fast_t3 import Sampling, prompt_embeds
+from chatterbox_shim.engines.t3_reference import run_reference
+from chatterbox_shim.voices import load_allowlist
+
+CUDA = torch.cuda.is_available()
+DEVICE = "cuda" if CUDA else "cpu"
+# CPU: a short budget and one sentence keep CI to a few minutes; the GPU runs the full set.
+BUDGET = 120 if CUDA else 12
+SENTENCES = default_sentences() if CUDA else default_sentences()[:1]
+VOICE = "samantha_evolving"
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def engine(test_bundle: Path, test_voices: Path) -> ChatterboxEngine:
+    if not CUDA:
+        torch.set_num_threads(max(1, os.cpu_count() or 1))
+    eng = ChatterboxEngine(
+        test_bundle,
+        load_allowlist(test_voices),
+        device=DEVICE,
+        token_cap=TokenCap(ceiling=BUDGET),
+        decode_path="fast",
+    )
+    eng.load()
+    assert eng.decode_path == "fast", f"start-up check refused the fast path: {eng.fast_check_error}"
+    return eng
+
+
+def _decode_both(engine: ChatterboxEngine, text: str, *, greedy: bool, seed: int | None) -> tuple[list[int], list[int]]:
+    t3 = engine.model.t3
+    t3_cond = engine._t3_cond(VOICE, 0.5)
+    tokens = engine.text_tokens(text)
+    if seed is not None:
+        torch.manual_seed(seed)
+    reference = run_reference(
+        t3, t3_cond=t3_cond, text_tokens=tokens, max_new_tokens=BUDGET, temperature=0.8, cfg_weight=0.5,
+        repetition_penalty=REPETITION_PENALTY, min_p=MIN_P, top_p=TOP_P, greedy=greedy,
+    )
+    if seed is not None:
+        torch.manual_seed(seed)
+    with torch.inference_mode():
+        fast = engine.fast.decode(
+            prompt_embeds(t3, t3_cond, tokens, 0.5),
+            Sampling(0.8, 0.5, REPETITION_PENALTY, MIN_P, TOP_P, greedy=greedy),
+            max_new_tokens=BUDGET,
+            start_token=t3.hp.start_speech_token,
+            stop_token=t3.hp.stop_speech_token,
+        )
+    return reference.tokens[0].tolist(), fast.tokens[0].tolist()
+
+
+def test_startup_check_passed_within_the_bound(engine: ChatterboxEngine) -> None:
+    assert engine.fast_check_error is not None
+    assert engine.fast_check_error <= MAX_RELATIVE_ERROR["float32"]
+    assert engine.describe()["decode_path"] == "fast"
+    if CUDA:
+        assert engine.fast.graphs, "no CUDA graph was captured"
+        assert engine.graph_capture_seconds > 0
+
+
+def test_teacher_forced_logits_match_per_step(engine: ChatterboxEngine) -> None:
+    steps = 64 if CUDA else 8
+    errors = engine.check_fast_path(SENTENCES[-1], VOICE, steps, graphs=CUDA)
+    assert len(errors) == steps - 1
+    assert max(errors) <= MAX_RELATIVE_ERROR["float32"], errors
+
+
+@pytest.mark.parametrize("index", range(len(SENTENCES)))
+def test_greedy_tokens_are_identical(engine: ChatterboxEngine, index: int) -> None:
+    reference, fast = _decode_both(engine, SENTENCES[index], greedy=True, seed=None)
+    assert fast == reference
+
+
+@pytest.mark.parametrize("index", range(len(SENTENCES)))
+def test_seeded_sampling_gives_identical_tokens(engine: ChatterboxEngine, index: int) -> None:
+    reference, fast = _decode_both(engine, SENTENCES[index], greedy=False, seed=1234 + index)
+    assert fast == reference
+
+
+def test_identical_tokens_give_the_same_waveform(engine: ChatterboxEngine) -> None:
+    params = SynthesisParams(SENTENCES[0], VOICE, 0.5, 0.5, 0.8, seed=99)
+    engine.decode_path = "reference"
+    try:
+        reference = engine.synthesize(params)
+    finally:
+        engine.decode_path = "fast"
+    fast = engine.synthesize(params)
+    assert fast.speech_tokens == reference.speech_tokens
+    assert fast.wav.shape == reference.wav.shape
+    # Same tokens and seed into the same S3Gen: equal to float rounding (stated bound 1e-4).
+    assert float(np.max(np.abs(fast.wav - reference.wav))) <= 1e-4
+
+
+def test_a_prompt_too_long_for_the_static_cache_uses_the_reference_path(engine: ChatterboxEngine) -> None:
+    long_text = "word " * (engine.fast_max_prompt_tokens + 10)
+    out = engine.synthesize(SynthesisParams(long_text, VOICE, 0.5, 0.5, 0.8, seed=3), max_new_tokens=4)
+    assert out.speech_tokens is not None
+    assert out.speech_tokens <= 4
