@@ -17,21 +17,22 @@ PER_PROCESS = "nvidia-smi per-process"
 DEVICE_WIDE = "torch.cuda.mem_get_info (device-wide)"
 
 
-def nvidia_smi_process_mib(pid: int) -> float | None:
+def _nvidia_smi(*query: str) -> list[str] | None:
+    """nvidia-smi's CSV lines for a query, or None where it is missing or fails."""
     exe = shutil.which("nvidia-smi")
     if exe is None:
         return None
     try:
         out = subprocess.run(
-            [exe, "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
+            [exe, *query, "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10, check=True
         ).stdout
     except (OSError, subprocess.SubprocessError):
         return None
-    for line in out.splitlines():
+    return out.splitlines()
+
+
+def nvidia_smi_process_mib(pid: int) -> float | None:
+    for line in _nvidia_smi("--query-compute-apps=pid,used_memory") or []:
         fields = [f.strip() for f in line.split(",")]
         if len(fields) == 2 and fields[0] == str(pid) and fields[1].replace(".", "", 1).isdigit():
             return float(fields[1])
@@ -39,20 +40,10 @@ def nvidia_smi_process_mib(pid: int) -> float | None:
 
 
 def driver_facts() -> dict[str, str]:
-    exe = shutil.which("nvidia-smi")
-    if exe is None:
+    lines = _nvidia_smi("--query-gpu=name,driver_version")
+    if not lines:
         return {}
-    try:
-        out = subprocess.run(
-            [exe, "--query-gpu=name,driver_version", "--format=csv,noheader"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.splitlines()
-    except (OSError, subprocess.SubprocessError):
-        return {}
-    name, _, driver = out[0].partition(",") if out else ("", "", "")
+    name, _, driver = lines[0].partition(",")
     return {"gpu": name.strip(), "driver": driver.strip()}
 
 
