@@ -61,8 +61,16 @@ def _decode_both(engine: ChatterboxEngine, text: str, *, greedy: bool, seed: int
     if seed is not None:
         torch.manual_seed(seed)
     reference = run_reference(
-        t3, t3_cond=t3_cond, text_tokens=tokens, max_new_tokens=BUDGET, temperature=0.8, cfg_weight=0.5,
-        repetition_penalty=REPETITION_PENALTY, min_p=MIN_P, top_p=TOP_P, greedy=greedy,
+        t3,
+        t3_cond=t3_cond,
+        text_tokens=tokens,
+        max_new_tokens=BUDGET,
+        temperature=0.8,
+        cfg_weight=0.5,
+        repetition_penalty=REPETITION_PENALTY,
+        min_p=MIN_P,
+        top_p=TOP_P,
+        greedy=greedy,
     )
     if seed is not None:
         torch.manual_seed(seed)

@@ -32,9 +32,7 @@ def client() -> Iterator[TestClient]:
 
 
 @pytest.mark.parametrize("guess", ["x", SECRET[:-1] + "X", SECRET + "0", SECRET])
-def test_every_token_check_uses_compare_digest(
-    client: TestClient, monkeypatch: pytest.MonkeyPatch, guess: str
-) -> None:
+def test_every_token_check_uses_compare_digest(client: TestClient, monkeypatch: pytest.MonkeyPatch, guess: str) -> None:
     calls: list[tuple[bytes, bytes]] = []
     real = hmac.compare_digest
 

@@ -169,13 +169,29 @@ class ChatterboxEngine(Engine):
         t3.hp.stop_speech_token = -1  # a forced sequence must not end early on either side
         try:
             greedy = run_reference(
-                t3, t3_cond=t3_cond, text_tokens=tokens, max_new_tokens=steps, temperature=0.8, cfg_weight=0.5,
-                repetition_penalty=REPETITION_PENALTY, min_p=MIN_P, top_p=TOP_P, greedy=True,
+                t3,
+                t3_cond=t3_cond,
+                text_tokens=tokens,
+                max_new_tokens=steps,
+                temperature=0.8,
+                cfg_weight=0.5,
+                repetition_penalty=REPETITION_PENALTY,
+                min_p=MIN_P,
+                top_p=TOP_P,
+                greedy=True,
             )
             forced = greedy.tokens[0]
             reference = run_reference(
-                t3, t3_cond=t3_cond, text_tokens=tokens, max_new_tokens=steps, temperature=0.8, cfg_weight=0.5,
-                repetition_penalty=REPETITION_PENALTY, min_p=MIN_P, top_p=TOP_P, forced_tokens=forced,
+                t3,
+                t3_cond=t3_cond,
+                text_tokens=tokens,
+                max_new_tokens=steps,
+                temperature=0.8,
+                cfg_weight=0.5,
+                repetition_penalty=REPETITION_PENALTY,
+                min_p=MIN_P,
+                top_p=TOP_P,
+                forced_tokens=forced,
             )
         finally:
             t3.hp.stop_speech_token = stop
@@ -188,8 +204,12 @@ class ChatterboxEngine(Engine):
             with torch.inference_mode():
                 embeds = prompt_embeds(t3, t3_cond, tokens, 0.5)
                 fast.decode(
-                    embeds, sampling, max_new_tokens=steps, start_token=t3.hp.start_speech_token,
-                    stop_token=-1, forced_tokens=forced,
+                    embeds,
+                    sampling,
+                    max_new_tokens=steps,
+                    start_token=t3.hp.start_speech_token,
+                    stop_token=-1,
+                    forced_tokens=forced,
                 )
             logged = fast.logit_log[:steps].clone()
         finally:
@@ -282,7 +302,10 @@ class ChatterboxEngine(Engine):
             if embeds.shape[1] <= self.fast_max_prompt_tokens:
                 sampling = Sampling(params.temperature, params.cfg_weight, REPETITION_PENALTY, MIN_P, TOP_P)
                 return self.fast.decode(
-                    embeds, sampling, max_new_tokens=cap, start_token=t3.hp.start_speech_token,
+                    embeds,
+                    sampling,
+                    max_new_tokens=cap,
+                    start_token=t3.hp.start_speech_token,
                     stop_token=t3.hp.stop_speech_token,
                 ).tokens
             log.info("prompt longer than the fast path's cache: reference path", extra={"tokens": embeds.shape[1]})
