@@ -19,13 +19,8 @@ from chatterbox_shim.cli.bench import default_sentences
 from chatterbox_shim.engines.base import SynthesisParams, TokenCap
 from chatterbox_shim.engines.chatterbox import (
     MAX_RELATIVE_ERROR,
-    MIN_P,
-    REPETITION_PENALTY,
-    TOP_P,
     ChatterboxEngine,
 )
-from chatterbox_shim.engines.fast_t3 import Sampling, prompt_embeds
-from chatterbox_shim.engines.t3_reference import run_reference
 from chatterbox_shim.voices import load_allowlist
 
 CUDA = torch.cuda.is_available()
@@ -55,33 +50,12 @@ def engine(test_bundle: Path, test_voices: Path) -> ChatterboxEngine:
 
 
 def _decode_both(engine: ChatterboxEngine, text: str, *, greedy: bool, seed: int | None) -> tuple[list[int], list[int]]:
-    t3 = engine.model.t3
-    t3_cond = engine._t3_cond(VOICE, 0.5)
-    tokens = engine.text_tokens(text)
     if seed is not None:
         torch.manual_seed(seed)
-    reference = run_reference(
-        t3,
-        t3_cond=t3_cond,
-        text_tokens=tokens,
-        max_new_tokens=BUDGET,
-        temperature=0.8,
-        cfg_weight=0.5,
-        repetition_penalty=REPETITION_PENALTY,
-        min_p=MIN_P,
-        top_p=TOP_P,
-        greedy=greedy,
-    )
+    reference = engine.reference_tokens(text, VOICE, BUDGET, greedy=greedy)
     if seed is not None:
         torch.manual_seed(seed)
-    with torch.inference_mode():
-        fast = engine.fast.decode(
-            prompt_embeds(t3, t3_cond, tokens, 0.5),
-            Sampling(0.8, 0.5, REPETITION_PENALTY, MIN_P, TOP_P, greedy=greedy),
-            max_new_tokens=BUDGET,
-            start_token=t3.hp.start_speech_token,
-            stop_token=t3.hp.stop_speech_token,
-        )
+    fast = engine.fast_tokens(text, VOICE, BUDGET, greedy=greedy)
     return reference.tokens[0].tolist(), fast.tokens[0].tolist()
 
 

@@ -13,6 +13,13 @@ from chatterbox_shim.cli.parity import main as parity
 from chatterbox_shim.parity import verdict as v
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
+THRESHOLDS = {
+    "identity_mean_min": 0.85,
+    "identity_min_min": 0.75,
+    "p50_ratio_max": 1.25,
+    "rtf_p50_max": 1.0,
+    "interval_days": 92,
+}
 
 
 def measured(**changes: Any) -> dict[str, Any]:
@@ -35,13 +42,13 @@ def measured(**changes: Any) -> dict[str, Any]:
 
 
 def clean_before(days: int = 1, **changes: Any) -> dict[str, Any]:
-    earlier = v.decide(measured(**changes), v.DEFAULT_THRESHOLDS, None, NOW - dt.timedelta(days=days))
+    earlier = v.decide(measured(**changes), THRESHOLDS, None, NOW - dt.timedelta(days=days))
     assert earlier["verdict"] == v.CLEAN
     return earlier
 
 
 def test_first_run_within_thresholds_is_clean() -> None:
-    result = v.decide(measured(), v.DEFAULT_THRESHOLDS, None, NOW)
+    result = v.decide(measured(), THRESHOLDS, None, NOW)
     assert result["verdict"] == v.CLEAN
     assert result["failures"] == []
     assert any("first run" in t for t in result["triggers"])
@@ -58,24 +65,24 @@ def test_first_run_within_thresholds_is_clean() -> None:
     ],
 )
 def test_each_threshold_fails_with_its_reason(changes: dict[str, Any], reason: str) -> None:
-    result = v.decide(measured(**changes), v.DEFAULT_THRESHOLDS, clean_before(), NOW)
+    result = v.decide(measured(**changes), THRESHOLDS, clean_before(), NOW)
     assert result["verdict"] == v.DRIFT
     assert any(reason in f for f in result["failures"]), result["failures"]
 
 
 def test_p50_is_compared_with_the_last_clean_verdict() -> None:
     previous = clean_before()
-    slower = v.decide(measured(bench={"p50_s": 2.6}), v.DEFAULT_THRESHOLDS, previous, NOW)
+    slower = v.decide(measured(bench={"p50_s": 2.6}), THRESHOLDS, previous, NOW)
     assert slower["verdict"] == v.DRIFT
     assert slower["p50_ratio_to_last_clean"] == pytest.approx(1.3)
     assert "1.30x the last clean verdict" in slower["failures"][0]
-    within = v.decide(measured(bench={"p50_s": 2.4}), v.DEFAULT_THRESHOLDS, previous, NOW)
+    within = v.decide(measured(bench={"p50_s": 2.4}), THRESHOLDS, previous, NOW)
     assert within["verdict"] == v.CLEAN
 
 
 def test_revisit_triggers_are_named() -> None:
     previous = clean_before(days=100, image="old-image", freeze_sha256="0" * 64, driver="570.0", voice_sha256="1" * 64)
-    result = v.decide(measured(), v.DEFAULT_THRESHOLDS, previous, NOW)
+    result = v.decide(measured(), THRESHOLDS, previous, NOW)
     assert result["verdict"] == v.CLEAN
     text = "\n".join(result["triggers"])
     for expected in ("image changed", "pip freeze", "GPU driver changed", "voice references changed", "quarterly"):
@@ -84,7 +91,7 @@ def test_revisit_triggers_are_named() -> None:
 
 def test_last_clean_skips_drift_verdicts(tmp_path: Path) -> None:
     v.write_verdict(tmp_path, clean_before(days=3))
-    drift = v.decide(measured(identity={"mean": 0.5}), v.DEFAULT_THRESHOLDS, None, NOW - dt.timedelta(days=1))
+    drift = v.decide(measured(identity={"mean": 0.5}), THRESHOLDS, None, NOW - dt.timedelta(days=1))
     v.write_verdict(tmp_path, drift)
     found = v.last_clean(tmp_path)
     assert found is not None
@@ -113,7 +120,7 @@ def test_cli_writes_a_dated_verdict_and_exits_one_on_drift(tmp_path: Path, capsy
     identity = tmp_path / "identity.json"
     identity.write_text(json.dumps({"mean": 0.5, "min": 0.4, "spread": 0.1, "n": 10, "encoder": "resemblyzer"}))
     thresholds = tmp_path / "thresholds.json"
-    thresholds.write_text(json.dumps({"identity_mean_min": 0.85}))
+    thresholds.write_text(json.dumps(THRESHOLDS))
     verdicts = tmp_path / "verdicts"
     args = ["verdict", "--bench", str(bench), "--identity", str(identity), "--thresholds", str(thresholds)]
     args += ["--verdicts", str(verdicts), "--image", "img", "--weights-ok", "true", "--freeze-sha256", "abc"]
@@ -124,3 +131,18 @@ def test_cli_writes_a_dated_verdict_and_exits_one_on_drift(tmp_path: Path, capsy
     identity.write_text(json.dumps({"mean": 0.95, "min": 0.9, "spread": 0.05, "n": 10, "encoder": "resemblyzer"}))
     assert parity(args) == 0
     assert any(p.name.endswith(f"-{v.CLEAN}.json") for p in verdicts.iterdir())
+
+
+def test_missing_threshold_names_are_refused(tmp_path: Path) -> None:
+    path = tmp_path / "t.json"
+    path.write_text(json.dumps({"identity_mean_min": 0.9}))
+    with pytest.raises(ValueError, match="missing thresholds"):
+        v.load_thresholds(path)
+
+
+def test_the_shipped_thresholds_file_names_every_threshold() -> None:
+    import yaml
+
+    shipped = Path(__file__).resolve().parents[2] / "ansible" / "canary-thresholds.yml"
+    values = yaml.safe_load(shipped.read_text())["chatterbox_canary_thresholds"]
+    assert set(values) == v.THRESHOLD_NAMES

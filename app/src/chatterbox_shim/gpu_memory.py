@@ -57,13 +57,19 @@ class DriverMemorySampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gpu-memory-sampler", daemon=True)
 
-    def __enter__(self) -> DriverMemorySampler:
+    def start(self) -> DriverMemorySampler:
         self._thread.start()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def stop(self) -> None:
         self._stop.set()
         self._thread.join(5)
+
+    def __enter__(self) -> DriverMemorySampler:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
     def _sample(self) -> float | None:
         if self.source in (None, PER_PROCESS):

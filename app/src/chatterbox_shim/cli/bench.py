@@ -176,7 +176,8 @@ def bench_local(args: argparse.Namespace, sentences: list[str]) -> int:
     )
     from pydantic import SecretStr
 
-    sampler = DriverMemorySampler().__enter__()
+    # Runs for the whole benchmark, model load included (a daemon thread: an early return leaves it).
+    sampler = DriverMemorySampler().start()
     started = time.perf_counter()
     engine = build_engine(settings)
     if args.fixed_tokens:
@@ -225,7 +226,7 @@ def bench_local(args: argparse.Namespace, sentences: list[str]) -> int:
                 _save(args, run, index, response.content)
     server.should_exit = True
     thread.join(10)
-    sampler.__exit__(None, None, None)
+    sampler.stop()
     report = build_report(args, settings, service, samples, ready_s, sentences, sampler.report())
     return _finish(args, report)
 

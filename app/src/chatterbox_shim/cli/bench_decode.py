@@ -67,44 +67,10 @@ def _phase(engine: ChatterboxEngine, sentences: list[str], runs: int, voice: str
 
 def _greedy_agreement(engine: ChatterboxEngine, sentences: list[str], voice: str, budget: int) -> list[dict[str, Any]]:
     """Greedy tokens of the fast path (in its dtype) against 0.1.7's loop in fp32, per sentence."""
-    from ..engines.chatterbox import MIN_P, REPETITION_PENALTY, TOP_P
-    from ..engines.fast_t3 import Sampling, prompt_embeds
-    from ..engines.t3_reference import run_reference
-
-    assert engine.fast is not None
-    t3 = engine.model.t3
     rows = []
     for index, text in enumerate(sentences):
-        t3_cond = engine._t3_cond(voice, 0.5)
-        tokens = engine.text_tokens(text)
-        reference = (
-            run_reference(
-                t3,
-                t3_cond=t3_cond,
-                text_tokens=tokens,
-                max_new_tokens=budget,
-                temperature=0.8,
-                cfg_weight=0.5,
-                repetition_penalty=REPETITION_PENALTY,
-                min_p=MIN_P,
-                top_p=TOP_P,
-                greedy=True,
-            )
-            .tokens[0]
-            .tolist()
-        )
-        with torch.inference_mode():
-            fast = (
-                engine.fast.decode(
-                    prompt_embeds(t3, t3_cond, tokens, 0.5),
-                    Sampling(0.8, 0.5, REPETITION_PENALTY, MIN_P, TOP_P, greedy=True),
-                    max_new_tokens=budget,
-                    start_token=t3.hp.start_speech_token,
-                    stop_token=t3.hp.stop_speech_token,
-                )
-                .tokens[0]
-                .tolist()
-            )
+        reference = engine.reference_tokens(text, voice, budget, greedy=True).tokens[0].tolist()
+        fast = engine.fast_tokens(text, voice, budget, greedy=True).tokens[0].tolist()
         prefix = next(
             (i for i, (a, b) in enumerate(zip(reference, fast, strict=False)) if a != b), min(len(reference), len(fast))
         )

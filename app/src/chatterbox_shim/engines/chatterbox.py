@@ -28,11 +28,11 @@ import torch
 
 from .. import blackwell
 from ..audio import InvalidAudioError
-from ..contract import EXAGGERATION_DEFAULT
+from ..contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT, TEMPERATURE_DEFAULT
 from ..voices import Voice
 from .base import Engine, EngineOutput, SynthesisParams, TokenCap
-from .fast_t3 import FastT3Decoder, Sampling, prompt_embeds
-from .t3_reference import relative_error, run_reference
+from .fast_t3 import DecodeResult, FastT3Decoder, Sampling, prompt_embeds
+from .t3_reference import ReferenceRun, relative_error, run_reference
 
 log = logging.getLogger(__name__)
 
@@ -157,60 +157,67 @@ class ChatterboxEngine(Engine):
             },
         )
 
+    def reference_tokens(
+        self, text: str, voice: str, budget: int, *, greedy: bool = False, forced: torch.Tensor | None = None
+    ) -> ReferenceRun:
+        """0.1.7's own loop with the service's sampling constants (greedy or forced choice optional)."""
+        return run_reference(
+            self.model.t3,
+            t3_cond=self._t3_cond(voice, EXAGGERATION_DEFAULT),
+            text_tokens=self.text_tokens(text),
+            max_new_tokens=budget,
+            temperature=TEMPERATURE_DEFAULT,
+            cfg_weight=CFG_WEIGHT_DEFAULT,
+            repetition_penalty=REPETITION_PENALTY,
+            min_p=MIN_P,
+            top_p=TOP_P,
+            forced_tokens=forced,
+            greedy=greedy,
+        )
+
+    def fast_tokens(
+        self,
+        text: str,
+        voice: str,
+        budget: int,
+        *,
+        greedy: bool = False,
+        forced: torch.Tensor | None = None,
+        stop_token: int | None = None,
+    ) -> DecodeResult:
+        """The fast decoder on the same prompt and constants as reference_tokens."""
+        assert self.fast is not None
+        t3 = self.model.t3
+        t3_cond = self._t3_cond(voice, EXAGGERATION_DEFAULT)
+        with torch.inference_mode():
+            return self.fast.decode(
+                prompt_embeds(t3, t3_cond, self.text_tokens(text), CFG_WEIGHT_DEFAULT),
+                Sampling(TEMPERATURE_DEFAULT, CFG_WEIGHT_DEFAULT, REPETITION_PENALTY, MIN_P, TOP_P, greedy=greedy),
+                max_new_tokens=budget,
+                start_token=t3.hp.start_speech_token,
+                stop_token=t3.hp.stop_speech_token if stop_token is None else stop_token,
+                forced_tokens=forced,
+            )
+
     def check_fast_path(self, text: str, voice: str, steps: int, *, graphs: bool = False) -> list[float]:
         """Teacher forcing: the reference loop chooses `steps` tokens greedily, then both paths are
         fed exactly those tokens; returns the relative logit error of each step."""
         assert self.fast is not None
-        t3 = self.model.t3
-        t3_cond = self._t3_cond(voice, EXAGGERATION_DEFAULT)
-        tokens = self.text_tokens(text)
-        sampling = Sampling(0.8, 0.5, REPETITION_PENALTY, MIN_P, TOP_P)
-        stop = t3.hp.stop_speech_token
-        t3.hp.stop_speech_token = -1  # a forced sequence must not end early on either side
+        hp = self.model.t3.hp
+        stop = hp.stop_speech_token
+        hp.stop_speech_token = -1  # a forced sequence must not end early on either side
         try:
-            greedy = run_reference(
-                t3,
-                t3_cond=t3_cond,
-                text_tokens=tokens,
-                max_new_tokens=steps,
-                temperature=0.8,
-                cfg_weight=0.5,
-                repetition_penalty=REPETITION_PENALTY,
-                min_p=MIN_P,
-                top_p=TOP_P,
-                greedy=True,
-            )
-            forced = greedy.tokens[0]
-            reference = run_reference(
-                t3,
-                t3_cond=t3_cond,
-                text_tokens=tokens,
-                max_new_tokens=steps,
-                temperature=0.8,
-                cfg_weight=0.5,
-                repetition_penalty=REPETITION_PENALTY,
-                min_p=MIN_P,
-                top_p=TOP_P,
-                forced_tokens=forced,
-            )
+            forced = self.reference_tokens(text, voice, steps, greedy=True).tokens[0]
+            reference = self.reference_tokens(text, voice, steps, forced=forced)
         finally:
-            t3.hp.stop_speech_token = stop
+            hp.stop_speech_token = stop
         fast = self.fast
         saved_use, fast.use_graphs = fast.use_graphs, graphs
         # Captured graphs do not log logits: capture logging ones for this check, then restore.
         saved_graphs, fast.graphs = fast.graphs, {}
         fast.logit_log = torch.zeros(steps + 16, 2, fast.vocab, device=fast.device)
         try:
-            with torch.inference_mode():
-                embeds = prompt_embeds(t3, t3_cond, tokens, 0.5)
-                fast.decode(
-                    embeds,
-                    sampling,
-                    max_new_tokens=steps,
-                    start_token=t3.hp.start_speech_token,
-                    stop_token=-1,
-                    forced_tokens=forced,
-                )
+            self.fast_tokens(text, voice, steps, forced=forced, stop_token=-1)
             logged = fast.logit_log[:steps].clone()
         finally:
             fast.logit_log = None

@@ -91,7 +91,7 @@ def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor
     h = x.to(torch.float32)
     variance = h.pow(2).mean(-1, keepdim=True)
     h = h * torch.rsqrt(variance + eps)
-    return weight.to(dtype) * h.to(dtype) if weight.dtype != dtype else weight * h.to(dtype)
+    return weight.to(dtype) * h.to(dtype)
 
 
 def _rotate_half(x: torch.Tensor) -> torch.Tensor:
@@ -111,7 +111,6 @@ class FastT3Decoder:
         max_new_tokens: int,
         dtype: torch.dtype = torch.float32,
         use_graphs: bool | None = None,
-        record_logits: bool = False,
     ) -> None:
         self.t3 = t3
         self.device = t3.speech_head.weight.device
@@ -142,7 +141,6 @@ class FastT3Decoder:
         self.logits = torch.zeros(2, self.vocab, device=dev, dtype=torch.float32)
         self.step = torch.zeros(1, device=dev, dtype=torch.long)
         self.prompt_len = torch.zeros(1, device=dev, dtype=torch.long)
-        self.cur_token = torch.zeros(1, device=dev, dtype=torch.long)
         self.seen = torch.zeros(self.vocab, device=dev, dtype=torch.bool)
         self.done = torch.zeros(1, device=dev, dtype=torch.bool)
         self.stop_token = torch.zeros(1, device=dev, dtype=torch.long)
@@ -154,12 +152,9 @@ class FastT3Decoder:
         self.top_p = torch.ones((), device=dev, dtype=torch.float32)
         self.force = torch.zeros(1, device=dev, dtype=torch.bool)
         self.forced_tokens = torch.zeros(max_new_tokens + CHUNK_STEPS, device=dev, dtype=torch.long)
-        self.record_logits = record_logits
-        self.logit_log = (
-            torch.zeros(max_new_tokens + CHUNK_STEPS, 2, self.vocab, device=dev, dtype=torch.float32)
-            if record_logits
-            else None
-        )
+        # Set to a (steps, 2, vocab) buffer to log each step's raw logits (the equivalence check);
+        # graphs captured while it is None do not log.
+        self.logit_log: torch.Tensor | None = None
         self.buckets = self._buckets()
         self.graphs: dict[tuple[int, bool, bool], torch.cuda.CUDAGraph] = {}
         self.capture_seconds = 0.0
@@ -238,7 +233,6 @@ class FastT3Decoder:
         self.tokens_out.index_copy_(0, self.step, token)
         self.seen.index_fill_(0, token, True)
         self.done.logical_or_(token == self.stop_token)
-        self.cur_token.copy_(token)
         embed = self.w.speech_emb.index_select(0, token) + self.w.speech_pos.index_select(0, self.step + 1)
         x = embed[None].expand(2, 1, self.hidden)
         position = self.prompt_len + self.step
@@ -289,7 +283,7 @@ class FastT3Decoder:
     def _capture(self, span: int, greedy: bool, use_top_p: bool) -> torch.cuda.CUDAGraph:
         """Capture one step. The warm-up runs change state: callers capture before a request."""
         started = time.perf_counter()
-        saved = [t.clone() for t in (self.step, self.logits, self.seen, self.done, self.cur_token)]
+        saved = [t.clone() for t in (self.step, self.logits, self.seen, self.done)]
         stream = torch.cuda.Stream(self.device)
         stream.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(stream):
@@ -299,7 +293,7 @@ class FastT3Decoder:
         graph = torch.cuda.CUDAGraph()
         with torch.cuda.graph(graph):
             self._decode_step(span, greedy, use_top_p)
-        for tensor, value in zip((self.step, self.logits, self.seen, self.done, self.cur_token), saved, strict=True):
+        for tensor, value in zip((self.step, self.logits, self.seen, self.done), saved, strict=True):
             tensor.copy_(value)
         torch.cuda.synchronize(self.device)
         self.capture_seconds += time.perf_counter() - started

@@ -14,21 +14,19 @@ from typing import Any
 CLEAN = "titan_chatterbox_synthesis_parity_with_panda"
 DRIFT = "titan_chatterbox_synthesis_drift_from_panda"
 
-DEFAULT_THRESHOLDS: dict[str, float] = {
-    "identity_mean_min": 0.85,
-    "identity_min_min": 0.75,
-    "p50_ratio_max": 1.25,
-    "rtf_p50_max": 1.0,
-    "interval_days": 92,
-}
+# The values live in one file only (ansible/canary-thresholds.yml); every name is required.
+THRESHOLD_NAMES = frozenset({"identity_mean_min", "identity_min_min", "p50_ratio_max", "rtf_p50_max", "interval_days"})
 
 
 def load_thresholds(path: Path) -> dict[str, float]:
     loaded = json.loads(path.read_text(encoding="utf-8"))
-    unknown = set(loaded) - set(DEFAULT_THRESHOLDS)
+    unknown = set(loaded) - THRESHOLD_NAMES
     if unknown:
-        raise ValueError(f"{path}: unknown thresholds {sorted(unknown)} (known: {sorted(DEFAULT_THRESHOLDS)})")
-    return DEFAULT_THRESHOLDS | {k: float(v) for k, v in loaded.items()}
+        raise ValueError(f"{path}: unknown thresholds {sorted(unknown)} (known: {sorted(THRESHOLD_NAMES)})")
+    missing = THRESHOLD_NAMES - set(loaded)
+    if missing:
+        raise ValueError(f"{path}: missing thresholds {sorted(missing)}")
+    return {k: float(v) for k, v in loaded.items()}
 
 
 def last_clean(folder: Path) -> dict[str, Any] | None:
