@@ -11,10 +11,12 @@ import os
 import shutil
 import subprocess
 import threading
+import time
 from typing import Any
 
 PER_PROCESS = "nvidia-smi per-process"
 DEVICE_WIDE = "torch.cuda.mem_get_info (device-wide)"
+DEVICE_WIDE_SMI = "nvidia-smi memory.used (device-wide)"
 
 
 def _nvidia_smi(*query: str) -> list[str] | None:
@@ -39,6 +41,12 @@ def nvidia_smi_process_mib(pid: int) -> float | None:
     return None
 
 
+def nvidia_smi_device_mib() -> float | None:
+    lines = _nvidia_smi("--query-gpu=memory.used")
+    value = lines[0].strip() if lines else ""
+    return float(value) if value.replace(".", "", 1).isdigit() else None
+
+
 def driver_facts() -> dict[str, str]:
     lines = _nvidia_smi("--query-gpu=name,driver_version")
     if not lines:
@@ -48,11 +56,17 @@ def driver_facts() -> dict[str, str]:
 
 
 class DriverMemorySampler:
-    """Peak driver-side memory of this process (or of the device) every `interval` seconds."""
+    """Peak driver-side memory of a process (or of the device) every `interval` seconds.
 
-    def __init__(self, interval: float = 0.25) -> None:
+    Another process's `pid` is read from nvidia-smi only (device-wide where it has no per-process
+    figure): importing torch here would put a CUDA context of our own on the device.
+    """
+
+    def __init__(self, interval: float = 0.25, pid: int | None = None) -> None:
         self.interval = interval
+        self.pid = pid
         self.peak_mib = 0.0
+        self.series: list[tuple[float, float]] = []  # (monotonic seconds, MiB)
         self.source: str | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="gpu-memory-sampler", daemon=True)
@@ -73,10 +87,15 @@ class DriverMemorySampler:
 
     def _sample(self) -> float | None:
         if self.source in (None, PER_PROCESS):
-            mib = nvidia_smi_process_mib(os.getpid())
+            mib = nvidia_smi_process_mib(self.pid or os.getpid())
             if mib is not None:
                 self.source = PER_PROCESS
                 return mib
+        if self.pid is not None:
+            mib = nvidia_smi_device_mib()
+            if mib is not None:
+                self.source = DEVICE_WIDE_SMI
+            return mib
         try:
             import torch
         except ImportError:
@@ -94,6 +113,7 @@ class DriverMemorySampler:
                 return
             if mib is not None:
                 self.peak_mib = max(self.peak_mib, mib)
+                self.series.append((time.monotonic(), mib))
             self._stop.wait(self.interval)
 
     def report(self) -> dict[str, Any]:

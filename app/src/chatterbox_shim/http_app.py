@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import contract as c
 from .audio import InvalidAudioError
-from .request_model import TTSRequest
+from .request_model import TTSRequest, request_schema
 from .service import ShimService, Synthesis
 from .voices import voice_name
 from .worker import Job, QueueFullError
@@ -27,6 +27,7 @@ from .worker import Job, QueueFullError
 log = logging.getLogger(__name__)
 
 JSON_TYPES = ("application/json", "application/x-json")
+LOOP_WATCH_INTERVAL_S = 0.1
 
 
 class ApiError(Exception):
@@ -110,13 +111,24 @@ async def _result_or_disconnect(request: Request, job: Job[Synthesis]) -> Synthe
     raise ClientGoneError
 
 
+async def _watch_event_loop(service: ShimService) -> None:
+    """Record how late the loop wakes: any blocking work on it delays every caller by that much."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + LOOP_WATCH_INTERVAL_S
+        await asyncio.sleep(LOOP_WATCH_INTERVAL_S)
+        service.metrics.event_loop_lag.observe(max(0.0, loop.time() - due))
+
+
 def create_app(service: ShimService) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         service.start()
+        watcher = asyncio.create_task(_watch_event_loop(service))
         try:
             yield
         finally:
+            watcher.cancel()
             await asyncio.to_thread(service.stop)
 
     app = FastAPI(
@@ -176,6 +188,7 @@ def create_app(service: ShimService) -> FastAPI:
         },
         401: {"description": "Missing or wrong X-Internal-Token"},
         404: {"description": "Voice not in the allowlist"},
+        408: {"description": "The body did not arrive within SHIM_BODY_TIMEOUT_SECONDS"},
         413: {"description": "Body or text over the configured limit"},
         422: {"description": "Invalid body"},
         500: {"description": "Synthesis failed or produced silent/invalid audio"},
@@ -184,7 +197,7 @@ def create_app(service: ShimService) -> FastAPI:
     openapi_body = {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": TTSRequest.model_json_schema()}},
+            "content": {"application/json": {"schema": request_schema(service.settings.max_text_chars)}},
         },
         "parameters": [{"name": c.TOKEN_HEADER, "in": "header", "required": True, "schema": {"type": "string"}}],
     }
@@ -219,7 +232,17 @@ def create_app(service: ShimService) -> FastAPI:
         if not hmac.compare_digest(provided.encode("utf-8", "surrogateescape"), expected):
             raise ApiError(401, f"invalid {c.TOKEN_HEADER}")
 
-        body = await _read_body(request, service.settings.max_body_bytes)
+        try:
+            body = await asyncio.wait_for(
+                _read_body(request, service.settings.max_body_bytes), service.settings.body_timeout_seconds
+            )
+        except TimeoutError:
+            service.metrics.timeouts.inc()
+            raise ApiError(
+                408,
+                f"request body not received within {service.settings.body_timeout_seconds:g} s",
+                {"Connection": "close"},
+            ) from None
         req = _parse_request(body, request.headers.get("content-type"))
         if req.unknown_fields:
             service.note_unknown_fields(req.unknown_fields)

@@ -10,6 +10,7 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 disable_created_metrics()
 
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 0.75, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0, 13.0, 20.0, 40.0)
+LOOP_LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0)
 RTF_BUCKETS = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.75, 1.0, 1.5, 2.0, 5.0)
 
 
@@ -39,6 +40,15 @@ class ShimMetrics:
             "tts_token_cap_hits", "Syntheses that reached the speech-token cap (possible runaway)", registry=r
         )
         self.abandoned = Counter("tts_abandoned", "Queued requests dropped because the caller left", registry=r)
+        self.timeouts = Counter(
+            "tts_client_timeouts", "Requests closed because the body did not arrive in time", registry=r
+        )
+        self.event_loop_lag = Histogram(
+            "tts_event_loop_lag_seconds",
+            "How late the HTTP event loop woke for a timer (time the loop could not answer anyone)",
+            buckets=LOOP_LAG_BUCKETS,
+            registry=r,
+        )
         self.load_seconds = Gauge("tts_model_load_seconds", "Model load and voice preparation time", registry=r)
 
     def render(self) -> bytes:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import operator
 import os
 import sys
 import time
@@ -21,6 +22,7 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Protocol
 
 from . import contract as c
 
@@ -80,8 +82,66 @@ def _rms_dbfs(body: bytes) -> float:
         samples.byteswap()
     if not samples:
         return -math.inf
-    mean_square = sum(s * s for s in samples) / len(samples) / (c.INT16_SCALE**2)
+    mean_square = math.fsum(map(operator.mul, samples, samples)) / len(samples) / (c.INT16_SCALE**2)
     return 10 * math.log10(mean_square) if mean_square > 0 else -math.inf
+
+
+class _Headers(Protocol):
+    def get(self, name: str, default: Any = None) -> Any: ...
+
+
+def check_answer(
+    status: int, headers: _Headers, payload: bytes, rms_floor_dbfs: float, check: Callable[[str, bool, str], None]
+) -> tuple[float, float]:
+    """Every check of one answer, in order (check raises on the first failure); audio seconds and RMS."""
+    hint = {401: " (token rejected)", 404: " (voice or path unknown)", 503: " (not ready or busy)"}.get(status, "")
+    check("status", status == 200, f"{status}{hint}" + ("" if status == 200 else f": {payload[:200]!r}"))
+    content_type = headers.get(c.HEADER_CONTENT_TYPE, "")
+    check("content-type", content_type == c.PCM_CONTENT_TYPE, content_type or "missing")
+    for name, expected in (
+        (c.HEADER_SAMPLE_RATE, str(c.SAMPLE_RATE)),
+        (c.HEADER_CHANNELS, str(c.CHANNELS)),
+        (c.HEADER_FORMAT, c.PCM_FORMAT),
+    ):
+        value = headers.get(name)
+        check(name.lower(), value == expected, f"{value!r}, expected {expected!r}")
+    length = headers.get("Content-Length")
+    check(
+        "content-length",
+        length is not None and length.isdigit() and int(length) == len(payload) and len(payload) % 2 == 0,
+        f"header {length}, body {len(payload)} bytes (must be equal and even)",
+    )
+    samples = len(payload) // 2
+    check("samples", samples > 0, f"{samples} samples")
+    duration = headers.get(c.HEADER_AUDIO_DURATION, "")
+    expected_duration = c.format_duration(samples)
+    check(
+        c.HEADER_AUDIO_DURATION.lower(),
+        duration == expected_duration,
+        f"{duration!r}, body says {expected_duration}",
+    )
+    audio_s = samples / c.SAMPLE_RATE
+    rms = _rms_dbfs(payload)
+    check(
+        "non-silent",
+        rms >= rms_floor_dbfs,
+        f"RMS {rms:.1f} dBFS (floor {rms_floor_dbfs:.1f})",
+    )
+    return audio_s, rms
+
+
+def answer_problem(status: int, headers: _Headers, payload: bytes, rms_floor_dbfs: float = -60.0) -> str | None:
+    """None for a valid, audible 200; else the first failed check, as "name: detail"."""
+
+    def check(name: str, passed: bool, detail: str) -> None:
+        if not passed:
+            raise ProbeFailedError(name, detail)
+
+    try:
+        check_answer(status, headers, payload, rms_floor_dbfs, check)
+    except ProbeFailedError as failure:
+        return str(failure)
+    return None
 
 
 def probe(
@@ -124,39 +184,7 @@ def probe(
         result.latency_s = time.perf_counter() - started
         result.status = status
         check("reachable", True, f"{result.url} answered in {result.latency_s:.2f} s")
-        hint = {401: " (token rejected)", 404: " (voice or path unknown)", 503: " (not ready or busy)"}.get(status, "")
-        check("status", status == 200, f"{status}{hint}" + ("" if status == 200 else f": {payload[:200]!r}"))
-        content_type = headers.get(c.HEADER_CONTENT_TYPE, "")
-        check("content-type", content_type == c.PCM_CONTENT_TYPE, content_type or "missing")
-        for name, expected in (
-            (c.HEADER_SAMPLE_RATE, str(c.SAMPLE_RATE)),
-            (c.HEADER_CHANNELS, str(c.CHANNELS)),
-            (c.HEADER_FORMAT, c.PCM_FORMAT),
-        ):
-            value = headers.get(name)
-            check(name.lower(), value == expected, f"{value!r}, expected {expected!r}")
-        length = headers.get("Content-Length")
-        check(
-            "content-length",
-            length is not None and length.isdigit() and int(length) == len(payload) and len(payload) % 2 == 0,
-            f"header {length}, body {len(payload)} bytes (must be equal and even)",
-        )
-        samples = len(payload) // 2
-        check("samples", samples > 0, f"{samples} samples")
-        duration = headers.get(c.HEADER_AUDIO_DURATION, "")
-        expected_duration = c.format_duration(samples)
-        check(
-            c.HEADER_AUDIO_DURATION.lower(),
-            duration == expected_duration,
-            f"{duration!r}, body says {expected_duration}",
-        )
-        result.audio_s = samples / c.SAMPLE_RATE
-        result.rms_dbfs = _rms_dbfs(payload)
-        check(
-            "non-silent",
-            result.rms_dbfs >= rms_floor_dbfs,
-            f"RMS {result.rms_dbfs:.1f} dBFS (floor {rms_floor_dbfs:.1f})",
-        )
+        result.audio_s, result.rms_dbfs = check_answer(status, headers, payload, rms_floor_dbfs, check)
         result.ok = True
     except ProbeFailedError as failure:
         result.failed_check, result.detail = failure.check, failure.detail

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(65_536, ge=1024, le=16 * 1024 * 1024)
     retry_after_seconds: int = Field(2, ge=1, le=3600)
     rms_floor_dbfs: float = Field(-60.0, le=0.0)
+    # Seconds a caller has to send a request's head, then its body; a stalled caller is cut off.
+    head_timeout_seconds: float = Field(10.0, gt=0.0, le=300.0)
+    body_timeout_seconds: float = Field(10.0, gt=0.0, le=300.0)
 
     # Speech-token cap: tokens = 25/s x (base + chars / chars_per_second), never above the ceiling.
     max_speech_tokens: int = Field(1000, ge=1, le=1000)

@@ -69,10 +69,13 @@ def _gpu_facts() -> dict[str, Any]:
     return facts
 
 
-def _serve(app: Any) -> tuple[Any, int, threading.Thread]:
+def _serve(app: Any, head_timeout_seconds: float) -> tuple[Any, int, threading.Thread]:
     import uvicorn
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_config=None, access_log=False))
+    from ..http_server import uvicorn_options
+
+    options = uvicorn_options(head_timeout_seconds)
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     while not server.started:
@@ -185,7 +188,7 @@ def bench_local(args: argparse.Namespace, sentences: list[str]) -> int:
     service = ShimService(settings, SecretStr(token), engine)
     from ..http_app import create_app
 
-    server, port, thread = _serve(create_app(service))
+    server, port, thread = _serve(create_app(service), settings.head_timeout_seconds)
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(timeout=600) as client:
         while client.get(url + c.READY_PATH).status_code != 200:

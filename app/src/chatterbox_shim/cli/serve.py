@@ -23,9 +23,8 @@ def main() -> int:
     configure_logging(settings.log_level, secrets=[token.get_secret_value()])
     log = logging.getLogger("chatterbox_shim")
 
-    import uvicorn
-
     from ..http_app import create_app
+    from ..http_server import run
     from ..service import ShimService, build_engine
 
     try:
@@ -44,15 +43,7 @@ def main() -> int:
             "queue_depth": settings.queue_depth,
         },
     )
-    uvicorn.run(
-        create_app(service),
-        host=settings.host,
-        port=settings.port,
-        log_config=None,
-        access_log=False,
-        server_header=True,
-        timeout_keep_alive=5,
-    )
+    run(create_app(service), settings.host, settings.port, settings.head_timeout_seconds)
     return 0
 
 
