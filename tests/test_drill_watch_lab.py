@@ -181,3 +181,19 @@ def test_the_outage_watch_sees_panda_go_mute_within_two_intervals_and_recover(no
     journal = on_panda("journalctl -u chatterbox-outage-watch.service --no-pager -o cat")
     assert journal.rstrip().splitlines()[-1].endswith("state=up") or "state=up" in journal.split("state=down")[-1]
     print(f"outage seen after {took:.1f} s, recovery after {back:.1f} s (interval {WATCH_INTERVAL_S} s)")
+
+
+def test_drill_and_watch_dry_runs_change_nothing(normal: Lab):
+    before = (sha(ENV_FILE), sha(SECOND_ENV))
+    verdicts_before = len(verdicts("clean")) + len(verdicts("dirty"))
+    drill = normal.playbook("drill.yml", *TWO_LINES, "-e", "line=second", "--check", "--diff")
+    assert drill.rc == 0, drill.output[-3000:]
+    assert f"+CHATTERBOX_URL={TITAN_URL}" in drill.output
+    assert (sha(ENV_FILE), sha(SECOND_ENV)) == before
+    assert len(verdicts("clean")) + len(verdicts("dirty")) == verdicts_before
+    assert on_panda(f"ls {STATE_DIR}/lock 2>/dev/null || echo free").strip() == "free"
+    watch = normal.playbook("outage-watch.yml", "--check", "--diff")
+    assert watch.rc == 0, watch.output[-3000:]
+    refused = normal.playbook("drill.yml", *TWO_LINES, "-e", "line=nope")
+    assert refused.rc != 0
+    assert "Line 'nope' is not configured" in refused.output
