@@ -44,6 +44,11 @@ def test_hardened(inspect):
     assert host_config["CapDrop"] == ["ALL"]
     assert "no-new-privileges:true" in host_config["SecurityOpt"]
     assert host_config["RestartPolicy"]["Name"] == "unless-stopped"
+    # The only writable paths: temp and the kernel/numba caches, both tmpfs.
+    assert set(host_config["Tmpfs"]) == {"/tmp", "/var/cache/shim"}
+    # Host networking here: nothing published, the service binds the configured address itself.
+    assert not host_config.get("PortBindings")
+    assert "SHIM_HOST=127.0.0.1" in config["Env"]
 
 
 def test_token_only_in_its_file(inspect, host):
