@@ -6,6 +6,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -42,6 +43,26 @@ def sh(*argv: str, check: bool = True) -> str:
 
 def on_panda(command: str, check: bool = True) -> str:
     return sh("docker", "exec", PANDA, "sh", "-c", command, check=check)
+
+
+def stop_shim_once_flipped(env_file: str, after_s: float = 0.0) -> tuple[threading.Thread, threading.Event]:
+    """In the background: stop Titan's shim `after_s` seconds after `env_file` first points at it.
+    Join the thread after the run; the event says whether the shim was stopped."""
+    stopped = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if TITAN_URL in on_panda(f"grep ^CHATTERBOX_URL= {env_file}", check=False):
+                time.sleep(after_s)
+                sh("docker", "stop", "-t", "0", SHIM)
+                stopped.set()
+                return
+            time.sleep(0.05)
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    return watcher, stopped
 
 
 @dataclass

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 
-from .conftest import ENV_FILE, PANDA_TTS, PANDA_URL, SHIM, STATE_DIR, TITAN_URL, Lab, on_panda, sh
+from .conftest import ENV_FILE, PANDA_TTS, PANDA_URL, STATE_DIR, TITAN_URL, Lab, on_panda, stop_shim_once_flipped
 
 TWO_LINES = ("-e", "@ansible/lab/two-lines.yml")
 SECOND_ENV = "/etc/annie/phone-second.env"
@@ -98,20 +97,7 @@ def test_a_clean_drill_of_one_line(normal: Lab):
 
 def test_a_drill_whose_shim_dies_mid_window_rolls_back_early_and_is_dirty(normal: Lab):
     second_before = sha(SECOND_ENV)
-    killed = threading.Event()
-
-    def kill_shim_during_the_window() -> None:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            if TITAN_URL in on_panda(f"grep ^CHATTERBOX_URL= {SECOND_ENV}", check=False):
-                time.sleep(8)  # a few clean probes first
-                sh("docker", "stop", "-t", "0", SHIM)
-                killed.set()
-                return
-            time.sleep(0.2)
-
-    killer = threading.Thread(target=kill_shim_during_the_window, daemon=True)
-    killer.start()
+    killer, killed = stop_shim_once_flipped(SECOND_ENV, after_s=8)  # a few clean probes first
     started = time.monotonic()
     run = normal.playbook(
         "drill.yml",

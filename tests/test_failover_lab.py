@@ -6,10 +6,10 @@ the env file byte for byte, the running daemon's own environment, and the audit 
 
 from __future__ import annotations
 
-import threading
 import time
 
 from .conftest import (
+    ENV_FILE,
     PANDA_TTS,
     PANDA_URL,
     SHIM,
@@ -17,7 +17,7 @@ from .conftest import (
     TITAN_URL,
     Lab,
     on_panda,
-    sh,
+    stop_shim_once_flipped,
 )
 
 
@@ -91,19 +91,7 @@ def test_token_mismatch_refuses_on_401(normal: Lab):
 
 def test_shim_dies_right_after_the_flip_rolls_back(normal: Lab):
     before, owner_mode = normal.env_sha256(), normal.env_owner_mode()
-    killed = threading.Event()
-
-    def kill_shim_once_flipped() -> None:
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            if TITAN_URL in on_panda("grep ^CHATTERBOX_URL= /etc/annie/phone.env", check=False):
-                sh("docker", "stop", "-t", "0", SHIM)
-                killed.set()
-                return
-            time.sleep(0.05)
-
-    watcher = threading.Thread(target=kill_shim_once_flipped, daemon=True)
-    watcher.start()
+    watcher, killed = stop_shim_once_flipped(ENV_FILE)
     run = normal.playbook("failover.yml")
     watcher.join(5)
     assert killed.is_set()

@@ -1,4 +1,5 @@
-"""Small statistics helpers shared by the benchmark tools."""
+"""Small statistics helpers shared by the benchmark tools and the drill window (standard library
+only: the chatterbox_probe role installs this file on Panda)."""
 
 from __future__ import annotations
 

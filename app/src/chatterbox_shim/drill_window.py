@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import signal
 import sys
 import time
@@ -21,6 +20,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
+from .bench_stats import percentile
 from .probe import TOKEN_VARIABLE, URL_VARIABLE, ProbeResult, probe, read_env_file
 
 ENDED_BY_TIME = "window elapsed"
@@ -82,12 +82,7 @@ class Window:
 
 
 def _percentile(values: list[float], q: float) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100.0
-    low, high = math.floor(rank), math.ceil(rank)
-    return round(ordered[low] + (ordered[high] - ordered[low]) * (rank - low), 3)
+    return round(percentile(values, q), 3) if values else None
 
 
 def summarize(

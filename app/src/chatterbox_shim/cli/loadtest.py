@@ -25,7 +25,6 @@ import subprocess
 import sys
 import threading
 import time
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +33,7 @@ import httpx
 from .. import contract as c
 from ..gpu_memory import DriverMemorySampler, driver_facts
 from ..loadgen import Ask, run_load, solo_check, summarize
+from .bench import default_sentences
 
 
 def _free_port() -> int:
@@ -145,11 +145,6 @@ def _machine() -> dict[str, Any]:
     }
 
 
-def default_texts() -> list[str]:
-    text = resources.files("chatterbox_shim").joinpath("data/sentences.txt").read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
-
-
 def start_service(args: argparse.Namespace, token: str, port: int, log_path: Path) -> subprocess.Popen[bytes]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SHIM_", "CHATTERBOX_"))}
     env.update(
@@ -211,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log", type=Path, default=Path("shim-loadtest.log"), help="the service's log")
     args = parser.parse_args(argv)
 
-    texts = default_texts()
+    texts = default_sentences()
     asks = [
         Ask(texts[i % len(texts)], (1000 + i) if args.seeded else None, args.voice)
         for i in range(len(texts) * (97 if args.seeded else 1))
