@@ -3,8 +3,9 @@
 
 Like Annie's phone daemon it takes CHATTERBOX_URL and CHATTERBOX_TOKEN from its environment (a
 systemd EnvironmentFile), and it keeps going whatever happens ("mute, not crash"). Every few
-seconds it asks for a sentence and logs one JSON line: which URL answered, the status, and whether
-the audio was valid (the same checks as tts-probe). The lab's summary reads that log.
+seconds it asks for a sentence and logs one JSON line: which URL answered, the status, whether the
+audio was valid (tts-probe's checks that hold for any Panda), and the answer's raw headers and
+body length, which the lab compares between Panda and Titan.
 """
 
 from __future__ import annotations
@@ -42,6 +43,10 @@ def main() -> int:
             "failed_check": result.failed_check,
             "audio_s": round(result.audio_s, 3) if result.audio_s else None,
             "latency_s": round(result.latency_s, 3) if result.latency_s else None,
+            # The answer's head as the daemon received it (names, spelling, order, values) and the
+            # body's length: what the lab compares between Panda and Titan.
+            "headers": result.headers,
+            "body_bytes": result.body_bytes,
         }
         text = json.dumps(entry)
         print(text, flush=True)

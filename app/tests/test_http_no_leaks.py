@@ -19,7 +19,7 @@ from chatterbox_shim import contract as c
 from .conftest import shim_env, start_shim, stop_shim
 
 SECRET = "leak-canary-5d1e0b7f-token"
-HEALTH_KEYS = {"status", "state", "ready", "engine", "model", "queue_depth", "uptime_s"}
+HEALTH_KEYS = {"status", "state", "ready", "engine", "model", "contract", "sample_rate", "queue_depth", "uptime_s"}
 READY_KEYS = {"ready", "engine", "voices", "load_s"}
 NOT_READY_KEYS = {"ready", "state", "reason"}
 METRIC_FAMILIES = {
@@ -36,6 +36,9 @@ METRIC_FAMILIES = {
     "tts_client_timeouts_total",
     "tts_event_loop_lag_seconds",
     "tts_model_load_seconds",
+    "tts_refusals_total",
+    "tts_text_cleaned_total",
+    "tts_params_clamped_total",
 }
 
 

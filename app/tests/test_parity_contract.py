@@ -79,15 +79,19 @@ def test_record_describes_the_exact_answer(record: Path) -> None:
     data = json.loads(record.read_text())
     success = {h["name"]: h for h in data["success"]["headers"]}
     assert data["success"]["status"] == 200
-    assert success["x-audio-duration"] == {"name": "x-audio-duration", "format": "decimal:3"}
+    assert success["x-audio-duration"] == {"name": "x-audio-duration", "format": "seconds", "styles": ["fixed:3"]}
     assert success["x-sample-rate"]["exact"] == "24000"
     assert success["x-format"]["exact"] == "pcm_s16le"
     assert success["content-type"]["exact"] == "application/octet-stream"
-    assert success["content-length"]["format"] == "integer"
+    assert success["content-length"]["format"] == "body-length"
+    assert success["date"]["format"] == "http-date"
     names = [h["name"] for h in data["success"]["headers"]]
     assert names.index("x-audio-duration") < names.index("x-sample-rate") < names.index("x-channels")
-    assert data["unauthorized"]["status"] == 401
-    assert data["unauthorized"]["body"]["exact"]
+    assert data["audio"]["sample_rate"] == 24000
+    assert data["audio"]["sample_rate_source"] == "header X-Sample-Rate"
+    assert data["wrong_token"]["status"] == 401
+    assert data["wrong_token"]["body"] == {"exact": '{"detail":"invalid X-Internal-Token"}'}
+    assert data["missing_token"]["body"] == {"exact": '{"detail":"missing X-Internal-Token"}'}
     assert TOKEN not in record.read_text()
 
 
@@ -146,7 +150,7 @@ def test_an_altered_record_is_reported_by_the_cli(
     for header in data["success"]["headers"]:
         if header["name"] == "x-channels":
             header["exact"] = "2"
-    data["unauthorized"]["body"]["exact"] = '{"detail":"something else"}'
+    data["wrong_token"]["body"]["exact"] = '{"detail":"something else"}'
     altered = tmp_path / "altered.json"
     altered.write_text(json.dumps(data))
     report = tmp_path / "diff.json"
@@ -154,7 +158,7 @@ def test_an_altered_record_is_reported_by_the_cli(
     assert parity([*args, "--json", str(report)]) == 1
     out = capsys.readouterr().out
     assert "x-channels value" in out
-    assert "[401] body" in out
+    assert "[wrong token] body" in out
     assert len(json.loads(report.read_text())["differences"]) == 2
 
 

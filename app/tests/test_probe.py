@@ -73,18 +73,59 @@ def test_unreachable():
     [
         ((200, GOOD_HEADERS, TONE), None),
         ((200, GOOD_HEADERS, b"\x00\x00" * 12000), "non-silent"),
-        ((200, {**GOOD_HEADERS, "X-Audio-Duration": "0.600"}, TONE), "x-audio-duration"),
-        ((200, {**GOOD_HEADERS, "X-Sample-Rate": "22050"}, TONE), "x-sample-rate"),
-        ((200, {**GOOD_HEADERS, "Content-Type": "audio/wav"}, TONE), "content-type"),
-        ((200, GOOD_HEADERS, TONE + b"\x01"), "content-length"),
+        ((200, {**GOOD_HEADERS, "X-Audio-Duration": "0.600"}, TONE), "duration"),
+        ((200, {**GOOD_HEADERS, "X-Sample-Rate": "16000"}, TONE), "duration"),
+        ((200, {**GOOD_HEADERS, "X-Audio-Duration": "half a second"}, TONE), "duration"),
+        ((200, GOOD_HEADERS, TONE + b"\x01"), "framing"),
         ((200, GOOD_HEADERS, b""), "samples"),
         ((503, {"Content-Type": "application/json"}, b'{"detail": "busy"}'), "status"),
+        ((403, {"Content-Type": "application/json"}, b'{"detail": "Forbidden"}'), "status"),
+        # Values we once guessed for Panda are not held against an endpoint without a record.
+        ((200, {**GOOD_HEADERS, "Content-Type": "audio/pcm", "X-Format": "s16le"}, TONE), None),
+        ((200, {**GOOD_HEADERS, "X-Audio-Duration": "0.5"}, TONE), None),
+        ((201, {"X-Audio-Duration": "0.75", "X-Sample-Rate": "16000"}, TONE), None),
+        ((200, {}, TONE), None),
     ],
     indirect=["broken"],
 )
-def test_catches_each_contract_break(broken, failed_check):
+def test_without_a_record_only_what_any_panda_must_do_is_checked(broken, failed_check):
     result = probe(broken, TOKEN)
     assert result.failed_check == failed_check, result
+
+
+@pytest.mark.parametrize("broken", [(200, {**GOOD_HEADERS, "Content-Type": "audio/wav"}, TONE)], indirect=["broken"])
+def test_with_a_record_every_recorded_value_is_held(broken, lab_shim, tmp_path):
+    from chatterbox_shim.parity.contract_spec import capture
+
+    record = capture(lab_shim.url, TOKEN)
+    assert probe(lab_shim.url, TOKEN, record=record).ok
+    strict = probe(broken, TOKEN, record=record)
+    assert strict.failed_check == "contract"
+    assert "content-type" in strict.detail.lower()
+    # For Panda itself (the truth the record came from) a difference is reported, never a failure.
+    warned = probe(broken, TOKEN, record=record, contract_mode="warn")
+    assert warned.ok
+    assert any("content-type" in w.lower() for w in warned.warnings)
+    path = tmp_path / "contract.json"
+    path.write_text(__import__("json").dumps(record))
+    assert probe_main(["--url", broken, "--contract", str(path), "--token-file", str(_token_file(tmp_path))]) == 1
+    args = [
+        "--url",
+        broken,
+        "--contract",
+        str(path),
+        "--contract-mode",
+        "warn",
+        "--token-file",
+        str(_token_file(tmp_path)),
+    ]
+    assert probe_main(args) == 0
+
+
+def _token_file(tmp_path):
+    path = tmp_path / "token"
+    path.write_text(TOKEN)
+    return path
 
 
 def test_env_file_parsing(tmp_path):
@@ -100,7 +141,7 @@ def test_cli_reads_the_env_file(lab_shim, tmp_path, capsys):
     env.write_text(f"CHATTERBOX_URL={lab_shim.url}\nCHATTERBOX_TOKEN={TOKEN}\n")
     assert probe_main(["--env-file", str(env)]) == 0
     out = capsys.readouterr().out
-    assert out.count("ok   ") == 10
+    assert out.count("ok   ") == 8
     assert TOKEN not in out
     env.write_text(f"CHATTERBOX_URL={lab_shim.url}\nCHATTERBOX_TOKEN=wrong\n")
     assert probe_main(["--env-file", str(env)]) == 1

@@ -22,17 +22,30 @@ class Pcm:
     data: bytes
     samples: int
     rms: float
+    sample_rate: int = SAMPLE_RATE
 
     @property
     def seconds(self) -> float:
-        return self.samples / SAMPLE_RATE
+        return self.samples / self.sample_rate
 
 
 def rms_dbfs(rms: float) -> float:
     return 20.0 * math.log10(rms) if rms > 0 else -math.inf
 
 
-def to_pcm16(wav: npt.ArrayLike, *, rms_floor_dbfs: float) -> Pcm:
+def resample(wav: npt.ArrayLike, from_rate: int, to_rate: int) -> npt.NDArray[np.float64]:
+    """The waveform at another sample rate (soxr, very high quality); unchanged when the rates agree.
+
+    Non-finite input is passed through untouched so that to_pcm16 refuses it by name."""
+    samples = np.asarray(wav, dtype=np.float64).reshape(-1)
+    if from_rate == to_rate or samples.size == 0 or not np.all(np.isfinite(samples)):
+        return samples
+    import soxr
+
+    return np.asarray(soxr.resample(samples, from_rate, to_rate, quality="VHQ"), dtype=np.float64)
+
+
+def to_pcm16(wav: npt.ArrayLike, *, rms_floor_dbfs: float, sample_rate: int = SAMPLE_RATE) -> Pcm:
     """Clip to [-1, 1], scale by 32767, round half to even; no wraparound.
 
     Raises InvalidAudioError for empty, non-finite or silent (RMS under the floor) audio.
@@ -49,7 +62,7 @@ def to_pcm16(wav: npt.ArrayLike, *, rms_floor_dbfs: float) -> Pcm:
             f"synthesis produced silent audio (RMS {rms_dbfs(rms):.1f} dBFS, floor {rms_floor_dbfs:.1f} dBFS)"
         )
     pcm = np.rint(clipped * INT16_SCALE).astype("<i2")
-    return Pcm(data=pcm.tobytes(), samples=int(pcm.size), rms=rms)
+    return Pcm(data=pcm.tobytes(), samples=int(pcm.size), rms=rms, sample_rate=sample_rate)
 
 
 def from_pcm16(data: bytes) -> npt.NDArray[np.float32]:

@@ -1,7 +1,10 @@
-"""Panda's TTS HTTP contract: every path, header name and audio format lives here.
+"""Panda's TTS HTTP contract as the research note names it: the path, the token header, the
+audio headers' names; and the shim's built-in defaults for what the note does not say.
 
-The phone daemon cannot tell the shim from Panda's server, so nothing in this module may change
-without the same change on Panda. docs/CONTRACT.md documents each name.
+The values here (24 kHz, pcm_s16le, application/octet-stream, the header order) are defaults, not
+facts about Panda: a contract record learned from the live Panda overrides every one of them
+(answer_shape.py, SHIM_CONTRACT_FILE), and no gate holds Panda to them (probe.py).
+Standard library only: it runs on Panda. docs/CONTRACT.md documents each name.
 """
 
 from __future__ import annotations
@@ -29,42 +32,18 @@ HEADER_CHANNELS: Final = "X-Channels"
 HEADER_FORMAT: Final = "X-Format"
 HEADER_RETRY_AFTER: Final = "Retry-After"
 
-# Panda builds its answer as FastAPI's Response(content, media_type, headers=...): the audio
-# headers come first in this order, then the server appends Content-Length and Content-Type.
-AUDIO_HEADERS_IN_ORDER: Final = (
-    HEADER_AUDIO_DURATION,
-    HEADER_SAMPLE_RATE,
-    HEADER_CHANNELS,
-    HEADER_FORMAT,
-)
-
 DEFAULT_VOICE: Final = "samantha_evolving"
 
-# Request parameter defaults and bounds (Chatterbox 0.1.7 generate() defaults; the bounds are the
-# ranges its own demo exposes). cfg_weight 0 crashes 0.1.7's T3.inference (the BOS embedding is
-# always duplicated for CFG), so the lower bound is exclusive.
+# Request parameter defaults and the ranges a value is clamped into (Chatterbox 0.1.7 generate()
+# defaults; the ranges its own demo exposes). cfg_weight 0 crashes 0.1.7's T3.inference (the BOS
+# embedding is always duplicated for CFG), so its floor is above 0.
 EXAGGERATION_DEFAULT: Final = 0.5
 EXAGGERATION_MIN: Final = 0.25
 EXAGGERATION_MAX: Final = 2.0
 CFG_WEIGHT_DEFAULT: Final = 0.5
-CFG_WEIGHT_MIN_EXCLUSIVE: Final = 0.0
+CFG_WEIGHT_MIN: Final = 0.01
 CFG_WEIGHT_MAX: Final = 1.0
 TEMPERATURE_DEFAULT: Final = 0.8
 TEMPERATURE_MIN: Final = 0.05
 TEMPERATURE_MAX: Final = 5.0
 SEED_MAX: Final = 2**32 - 1
-
-
-def format_duration(samples: int) -> str:
-    """X-Audio-Duration: seconds with three decimals, samples / SAMPLE_RATE rounded."""
-    return f"{samples / SAMPLE_RATE:.3f}"
-
-
-def audio_headers(samples: int) -> dict[str, str]:
-    """The X- headers of a successful synthesis, in Panda's order."""
-    return {
-        HEADER_AUDIO_DURATION: format_duration(samples),
-        HEADER_SAMPLE_RATE: str(SAMPLE_RATE),
-        HEADER_CHANNELS: str(CHANNELS),
-        HEADER_FORMAT: PCM_FORMAT,
-    }

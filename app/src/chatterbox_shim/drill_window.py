@@ -21,7 +21,7 @@ from types import FrameType
 from typing import Any
 
 from .bench_stats import percentile
-from .probe import TOKEN_VARIABLE, URL_VARIABLE, ProbeResult, probe, read_env_file
+from .probe import TOKEN_VARIABLE, URL_VARIABLE, ProbeResult, load_contract, probe, read_env_file
 
 ENDED_BY_TIME = "window elapsed"
 ENDED_BY_OPERATOR = "operator"
@@ -34,6 +34,8 @@ class Window:
         self.args = args
         self.interrupted = False
         self.probes: list[dict[str, Any]] = []
+        # The window probes Titan, which is held to the contract learned from Panda.
+        self.record = load_contract(args.contract)
 
     def _interrupt(self, signum: int, _frame: FrameType | None) -> None:
         self.interrupted = True
@@ -41,7 +43,7 @@ class Window:
     def _probe_once(self) -> dict[str, Any]:
         values = read_env_file(self.args.env_file)
         url, token = values.get(URL_VARIABLE, ""), values.get(TOKEN_VARIABLE, "")
-        result: ProbeResult = probe(url, token, timeout=self.args.timeout)
+        result: ProbeResult = probe(url, token, timeout=self.args.timeout, record=self.record)
         return {
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             "url": url,
@@ -90,7 +92,7 @@ def summarize(
 ) -> dict[str, Any]:
     failures = [p for p in probes if not p["ok"]]
     latencies = [p["latency_s"] for p in probes if p["ok"] and p["latency_s"] is not None]
-    audio_checks = {"content-type", "content-length", "samples", "non-silent", "x-audio-duration"}
+    audio_checks = {"content-length", "framing", "samples", "duration", "plausible length", "non-silent", "contract"}
     return {
         "started": started_at,
         "planned_s": args.seconds,
@@ -121,13 +123,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds one probe may take")
     parser.add_argument("--stop-file", type=Path, help="end the window early when this file appears")
     parser.add_argument("--json", type=Path, required=True, help="where to write the summary")
+    parser.add_argument("--contract", type=Path, help="the line's contract record: every answer is held to it")
     args = parser.parse_args(argv)
     if args.seconds <= 0 or args.interval <= 0 or args.max_failures < 0:
         parser.error("--seconds and --interval must be positive, --max-failures not negative")
     if not args.env_file.is_file():
         print(f"drill-window: {args.env_file} is not a file", file=sys.stderr)
         return 2
-    summary = Window(args).run()
+    try:
+        window = Window(args)
+    except ValueError as error:
+        print(f"drill-window: {error}", file=sys.stderr)
+        return 2
+    summary = window.run()
     args.json.parent.mkdir(parents=True, exist_ok=True)
     partial = args.json.with_suffix(".partial")
     partial.write_text(json.dumps(summary, indent=2) + "\n", encoding="utf-8")

@@ -1,4 +1,4 @@
-"""The HTTP face of the shim: Panda's contract, byte for byte."""
+"""The HTTP face of the shim: /v1/tts answered as the recorded Panda answers (answer_shape.py)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import contract as c
+from .answer_shape import AmbientHeaders
 from .audio import InvalidAudioError
 from .request_model import TTSRequest, request_schema
 from .service import ShimService, Synthesis
@@ -31,10 +32,21 @@ LOOP_WATCH_INTERVAL_S = 0.1
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, detail: Any, headers: dict[str, str] | None = None) -> None:
+    """A refusal: HTTP status, detail, and the reason it is counted under in tts_refusals_total."""
+
+    def __init__(self, status: int, detail: Any, reason: str, headers: dict[str, str] | None = None) -> None:
         self.status = status
         self.detail = detail
+        self.reason = reason
         self.headers = headers or {}
+
+
+class TokenRefusedError(Exception):
+    """No token, or a wrong or ambiguous one: answered exactly as the recorded Panda answers it."""
+
+    def __init__(self, case: str, reason: str) -> None:
+        self.case = case
+        self.reason = reason
 
 
 class ClientGoneError(Exception):
@@ -57,13 +69,13 @@ def _reject_constant(name: str) -> float:
 async def _read_body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"request body over {limit} bytes")
+        raise ApiError(413, f"request body over {limit} bytes", "body_too_large")
     chunks: list[bytes] = []
     size = 0
     async for chunk in request.stream():
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"request body over {limit} bytes")
+            raise ApiError(413, f"request body over {limit} bytes", "body_too_large")
         chunks.append(chunk)
     return b"".join(chunks)
 
@@ -72,21 +84,23 @@ def _parse_request(body: bytes, content_type: str | None) -> TTSRequest:
     if content_type is not None:
         media_type = content_type.split(";", 1)[0].strip().lower()
         if media_type and media_type not in JSON_TYPES and not media_type.endswith("+json"):
-            raise ApiError(422, "request body must be JSON (Content-Type: application/json)")
+            raise ApiError(422, "request body must be JSON (Content-Type: application/json)", "not_json")
     try:
         payload = json.loads(body.decode("utf-8"), parse_constant=_reject_constant)
     except UnicodeDecodeError:
-        raise ApiError(422, "request body is not valid UTF-8") from None
+        raise ApiError(422, "request body is not valid UTF-8", "not_json") from None
     except RecursionError:
-        raise ApiError(422, "request body is nested too deeply") from None
+        raise ApiError(422, "request body is nested too deeply", "not_json") from None
     except ValueError as exc:
-        raise ApiError(422, f"request body is not valid JSON: {exc}") from None
+        raise ApiError(422, f"request body is not valid JSON: {exc}", "not_json") from None
     if not isinstance(payload, dict):
-        raise ApiError(422, "request body must be a JSON object")
+        raise ApiError(422, "request body must be a JSON object", "not_json")
     try:
         return TTSRequest.model_validate(payload)
     except ValidationError as exc:
-        raise ApiError(422, _validation_detail(exc)) from None
+        detail = _validation_detail(exc)
+        no_text = any(e["loc"] in ([], ["text"]) for e in detail)
+        raise ApiError(422, detail, "no_text" if no_text else "invalid_body") from None
 
 
 async def _wait_for_disconnect(request: Request) -> None:
@@ -105,7 +119,7 @@ async def _result_or_disconnect(request: Request, job: Job[Synthesis]) -> Synthe
         watcher.cancel()
     if result in done:
         if job.future.cancelled():
-            raise ApiError(503, "the service is stopping")
+            raise ApiError(503, "the service is stopping", "stopping")
         return result.result()
     job.abandon()
     raise ClientGoneError
@@ -139,6 +153,7 @@ def create_app(service: ShimService) -> FastAPI:
         redoc_url=None,
     )
     app.state.service = service
+    app.add_middleware(AmbientHeaders, shape=service.shape)
     retry_after = {c.HEADER_RETRY_AFTER: str(service.settings.retry_after_seconds)}
 
     @app.exception_handler(StarletteHTTPException)
@@ -156,6 +171,7 @@ def create_app(service: ShimService) -> FastAPI:
             "state": service.state.value,
             "ready": service.ready,
             **service.engine.describe(),
+            **service.shape.describe(),
             "queue_depth": service.worker.depth,
             "uptime_s": round(time.time() - service.started_at, 1),
         }
@@ -183,7 +199,7 @@ def create_app(service: ShimService) -> FastAPI:
 
     responses: dict[int | str, dict[str, Any]] = {
         200: {
-            "description": "Raw little-endian int16 mono PCM at 24000 Hz",
+            "description": f"Raw little-endian int16 mono PCM at {service.shape.sample_rate} Hz",
             "content": {c.PCM_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
         },
         401: {"description": "Missing or wrong X-Internal-Token"},
@@ -211,8 +227,15 @@ def create_app(service: ShimService) -> FastAPI:
             response = await _synthesize(request, fields)
             status = response.status_code
             return response
+        except TokenRefusedError as exc:
+            service.metrics.refusals.labels(reason=exc.reason).inc()
+            refusal = service.shape.refusal(exc.case)
+            status = refusal.status_code
+            return refusal
         except ApiError as exc:
             status = exc.status
+            service.metrics.refusals.labels(reason=exc.reason).inc()
+            fields["refusal"] = exc.reason
             return _error(exc.status, exc.detail, exc.headers)
         except ClientGoneError:
             status = 499  # nginx's "client closed request"; never sent, only counted
@@ -225,12 +248,15 @@ def create_app(service: ShimService) -> FastAPI:
             log.info("tts", extra={"status": status, "request_s": round(elapsed, 4), **fields})
 
     async def _synthesize(request: Request, fields: dict[str, Any]) -> Response:
-        provided = request.headers.get(c.TOKEN_HEADER)
-        if provided is None:
-            raise ApiError(401, f"missing {c.TOKEN_HEADER}")
+        provided = request.headers.getlist(c.TOKEN_HEADER)
+        if not provided:
+            raise TokenRefusedError("missing_token", "token_missing")
+        if len(provided) > 1:
+            # Which of two tokens would a proxy or Panda honour? Neither: refuse the ambiguity.
+            raise TokenRefusedError("wrong_token", "token_ambiguous")
         expected = service.token.get_secret_value().encode()
-        if not hmac.compare_digest(provided.encode("utf-8", "surrogateescape"), expected):
-            raise ApiError(401, f"invalid {c.TOKEN_HEADER}")
+        if not hmac.compare_digest(provided[0].encode("utf-8", "surrogateescape"), expected):
+            raise TokenRefusedError("wrong_token", "token_wrong")
 
         try:
             body = await asyncio.wait_for(
@@ -241,36 +267,42 @@ def create_app(service: ShimService) -> FastAPI:
             raise ApiError(
                 408,
                 f"request body not received within {service.settings.body_timeout_seconds:g} s",
+                "body_timeout",
                 {"Connection": "close"},
             ) from None
         req = _parse_request(body, request.headers.get("content-type"))
         if req.unknown_fields:
             service.note_unknown_fields(req.unknown_fields)
+        if req.cleaned:
+            service.metrics.text_cleaned.inc()
+            fields["text_cleaned"] = True
+        for name in req.clamped:
+            service.metrics.clamped.labels(param=name).inc()
         if len(req.text) > service.settings.max_text_chars:
-            raise ApiError(413, f"text over {service.settings.max_text_chars} characters")
+            raise ApiError(413, f"text over {service.settings.max_text_chars} characters", "text_too_long")
         voice = voice_name(req.voice) if req.voice is not None else service.settings.default_voice
         if voice not in service.engine.voices:
-            raise ApiError(404, "voice not in the allowlist")
+            raise ApiError(404, "voice not in the allowlist", "unknown_voice")
         fields.update(voice=voice, chars=len(req.text))
         if not service.ready:
-            raise ApiError(503, f"not ready ({service.state.value})", retry_after)
+            raise ApiError(503, f"not ready ({service.state.value})", "not_ready", retry_after)
 
         params = service.params(req.text, voice, req.exaggeration, req.cfg_weight, req.temperature, req.seed)
         try:
             job = service.submit(params)
         except QueueFullError:
-            raise ApiError(503, "busy: the synthesis queue is full", retry_after) from None
+            raise ApiError(503, "busy: the synthesis queue is full", "queue_full", retry_after) from None
         try:
             result = await _result_or_disconnect(request, job)
         except InvalidAudioError as exc:
             service.metrics.invalid_audio.inc()
             log.error("refused invalid audio", extra={"reason": str(exc), "voice": voice})
-            raise ApiError(500, f"synthesis produced invalid audio: {exc}") from None
+            raise ApiError(500, f"synthesis produced invalid audio: {exc}", "invalid_audio") from None
         except (ApiError, ClientGoneError):
             raise
         except Exception as exc:
             log.exception("synthesis failed", extra={"voice": voice})
-            raise ApiError(500, f"synthesis failed ({type(exc).__name__})") from None
+            raise ApiError(500, f"synthesis failed ({type(exc).__name__})", "synthesis_failed") from None
         finally:
             service.metrics.queue_depth.set(service.worker.depth)
 
@@ -287,6 +319,6 @@ def create_app(service: ShimService) -> FastAPI:
             rtf=round(result.real_time_factor, 4),
             speech_tokens=result.output.speech_tokens,
         )
-        return Response(content=pcm.data, media_type=c.PCM_CONTENT_TYPE, headers=c.audio_headers(pcm.samples))
+        return service.shape.success(pcm.data)
 
     return app

@@ -49,6 +49,18 @@ class ShimMetrics:
             buckets=LOOP_LAG_BUCKETS,
             registry=r,
         )
+        self.refusals = Counter(
+            "tts_refusals",
+            "TTS requests answered without audio, by reason (each one is a mute utterance on the phone)",
+            ["reason"],
+            registry=r,
+        )
+        self.text_cleaned = Counter(
+            "tts_text_cleaned", "Texts spoken after their control or format characters were removed", registry=r
+        )
+        self.clamped = Counter(
+            "tts_params_clamped", "Request numbers clamped into the range the model runs in", ["param"], registry=r
+        )
         self.load_seconds = Gauge("tts_model_load_seconds", "Model load and voice preparation time", registry=r)
 
     def render(self) -> bytes:

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .probe import TOKEN_VARIABLE, URL_VARIABLE, probe, read_env_file
+from .probe import TOKEN_VARIABLE, URL_VARIABLE, load_contract, probe, read_env_file
 
 PREFIX = "chatterbox_tts_watch"
 
@@ -111,6 +111,19 @@ def _load_state(path: Path) -> dict[str, Any]:
         return {}
 
 
+def _contract(config: dict[str, Any], line: str, target: str) -> tuple[dict[str, Any] | None, str]:
+    """The line's recorded contract, if standby stored one: Titan is held to it, Panda (the truth
+    it was learned from) only compared with it, so a changed Panda is never reported down."""
+    folder = config.get("contract_dir")
+    path = Path(folder) / f"{line}.json" if folder else None
+    if path is None or not path.is_file():
+        return None, "strict"
+    try:
+        return load_contract(path), "warn" if target == "panda" else "strict"
+    except ValueError:
+        return None, "strict"
+
+
 def watch_line(line: dict[str, str], config: dict[str, Any], state_dir: Path) -> LineResult:
     name = line["name"]
     state_path = state_dir / f"{name}.json"
@@ -128,7 +141,8 @@ def watch_line(line: dict[str, str], config: dict[str, Any], state_dir: Path) ->
     if unreadable:
         result.failed_check, result.detail = "env-file", unreadable
     else:
-        outcome = probe(url, token, timeout=float(config.get("timeout_s", 30)))
+        record, mode = _contract(config, name, target)
+        outcome = probe(url, token, timeout=float(config.get("timeout_s", 30)), record=record, contract_mode=mode)
         result.ok, result.failed_check, result.detail = outcome.ok, outcome.failed_check, outcome.detail
         result.latency_s, result.audio_s = outcome.latency_s, outcome.audio_s
     result.consecutive_failures = 0 if result.ok else int(previous.get("consecutive_failures", 0)) + 1

@@ -1,10 +1,17 @@
 """tts-probe: call a TTS endpoint exactly as the phone daemon does and check every part of the answer.
 
 Standard library only (it runs on Panda next to the daemon, outside any virtualenv), plus this
-package's contract module. Prints one line per check and exits non-zero naming the first failure:
-0 all checks passed, 1 a check failed, 2 bad usage or an unreadable env file.
+package's contract names and contract records. Prints one line per check and exits non-zero naming
+the first failure: 0 all checks passed, 1 a check failed, 2 bad usage or an unreadable file.
 
-  python3 -m chatterbox_shim.probe --url http://titan:8773 --env-file /etc/annie/phone.env
+Without a record it checks only what any Panda must do: a 2xx, a Content-Length that agrees with
+the body, whole int16 samples, audio that is not silent and a duration header (if any) that fits
+the body. It never fails an endpoint on a value we guessed. With --contract RECORD it also holds
+the answer to the record learned from Panda (parity/contract_spec.py): every header's name,
+spelling, order and value; --contract-mode warn reports those differences without failing (for
+Panda itself, which is the truth the record was learned from).
+
+  python3 -m chatterbox_shim.probe --env-file /etc/annie/phone.env [--url URL] [--contract FILE]
 """
 
 from __future__ import annotations
@@ -22,13 +29,19 @@ from array import array
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from . import contract as c
 
 DEFAULT_TEXT = "This is the failover check. If you can hear me, Titan is speaking."
 URL_VARIABLE = "CHATTERBOX_URL"
 TOKEN_VARIABLE = "CHATTERBOX_TOKEN"
+# A rate assumed only to report seconds of audio when neither a record nor a header states one.
+ASSUMED_SAMPLE_RATE = c.SAMPLE_RATE
+PLAUSIBLE_RATES = (4000, 192_000)
+MAX_PLAUSIBLE_AUDIO_S = 600.0
+
+Check = Callable[[str, bool, str], None]
 
 
 class ProbeFailedError(Exception):
@@ -49,6 +62,9 @@ class ProbeResult:
     rms_dbfs: float | None = None
     status: int | None = None
     checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body_bytes: int | None = None
+    warnings: list[str] = field(default_factory=list)
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -71,13 +87,15 @@ def read_env_file(path: Path) -> dict[str, str]:
 
 
 def tts_url(base: str) -> str:
+    """The endpoint the daemon calls for a CHATTERBOX_URL: the URL itself when it already ends in
+    the path, else the path appended (the research note's daemon posts to <url>/v1/tts)."""
     base = base.rstrip("/")
     return base if base.endswith(c.TTS_PATH) else base + c.TTS_PATH
 
 
 def _rms_dbfs(body: bytes) -> float:
     samples = array("h")
-    samples.frombytes(body)
+    samples.frombytes(body[: len(body) - len(body) % 2])
     if sys.byteorder == "big":
         samples.byteswap()
     if not samples:
@@ -86,59 +104,120 @@ def _rms_dbfs(body: bytes) -> float:
     return 10 * math.log10(mean_square) if mean_square > 0 else -math.inf
 
 
-class _Headers(Protocol):
-    def get(self, name: str, default: Any = None) -> Any: ...
+def header_list(headers: Any) -> list[tuple[str, str]]:
+    """Headers in wire order from a list, an email.message (urllib) or an httpx.Headers."""
+    if isinstance(headers, list):
+        return headers
+    if hasattr(headers, "multi_items"):
+        return list(headers.multi_items())
+    return list(headers.items())
+
+
+def _get(headers: list[tuple[str, str]], name: str) -> str | None:
+    wanted = name.lower()
+    return next((value for key, value in headers if key.lower() == wanted), None)
+
+
+def _sample_rate(headers: list[tuple[str, str]], record: dict[str, Any] | None) -> int | None:
+    """The PCM's rate: the record's, else the one the answer states; None when neither says."""
+    if record is not None and record["audio"].get("sample_rate"):
+        return int(record["audio"]["sample_rate"])
+    stated = _get(headers, c.HEADER_SAMPLE_RATE)
+    if stated is not None and stated.isdigit() and int(stated) > 0:
+        return int(stated)
+    return None
+
+
+def _check_duration(headers: list[tuple[str, str]], samples: int, rate: int | None, check: Check) -> None:
+    stated = _get(headers, c.HEADER_AUDIO_DURATION)
+    if stated is None:
+        return
+    try:
+        seconds = float(stated)
+    except ValueError:
+        check("duration", False, f"{c.HEADER_AUDIO_DURATION} {stated!r} is not a number")
+        return
+    if rate is not None:
+        actual = samples / rate
+        # The header may be rounded to a few decimals; 50 ms is more than any such rounding.
+        check("duration", abs(seconds - actual) <= 0.05, f"header {stated} s, body {actual:.3f} s at {rate} Hz")
+        return
+    implied = samples / seconds if seconds > 0 else 0.0
+    low, high = PLAUSIBLE_RATES
+    check("duration", low <= implied <= high, f"header {stated} s for {samples} samples ({implied:.0f} samples/s)")
 
 
 def check_answer(
-    status: int, headers: _Headers, payload: bytes, rms_floor_dbfs: float, check: Callable[[str, bool, str], None]
+    status: int,
+    headers: Any,
+    payload: bytes,
+    rms_floor_dbfs: float,
+    check: Check,
+    record: dict[str, Any] | None = None,
+    contract_mode: str = "strict",
+    warn: Callable[[str], None] | None = None,
 ) -> tuple[float, float]:
     """Every check of one answer, in order (check raises on the first failure); audio seconds and RMS."""
-    hint = {401: " (token rejected)", 404: " (voice or path unknown)", 503: " (not ready or busy)"}.get(status, "")
-    check("status", status == 200, f"{status}{hint}" + ("" if status == 200 else f": {payload[:200]!r}"))
-    content_type = headers.get(c.HEADER_CONTENT_TYPE, "")
-    check("content-type", content_type == c.PCM_CONTENT_TYPE, content_type or "missing")
-    for name, expected in (
-        (c.HEADER_SAMPLE_RATE, str(c.SAMPLE_RATE)),
-        (c.HEADER_CHANNELS, str(c.CHANNELS)),
-        (c.HEADER_FORMAT, c.PCM_FORMAT),
-    ):
-        value = headers.get(name)
-        check(name.lower(), value == expected, f"{value!r}, expected {expected!r}")
-    length = headers.get("Content-Length")
+    headers = header_list(headers)
+    hint = {401: " (token rejected)", 403: " (token rejected)", 404: " (voice or path unknown)"}.get(status, "")
+    hint = hint or {503: " (not ready or busy)"}.get(status, "")
+    check("status", 200 <= status < 300, f"{status}{hint}" + ("" if 200 <= status < 300 else f": {payload[:200]!r}"))
+    length = _get(headers, "Content-Length")
     check(
         "content-length",
-        length is not None and length.isdigit() and int(length) == len(payload) and len(payload) % 2 == 0,
-        f"header {length}, body {len(payload)} bytes (must be equal and even)",
+        length is None or (length.isdigit() and int(length) == len(payload)),
+        f"header {length}, body {len(payload)} bytes",
     )
-    samples = len(payload) // 2
+    channels = int(record["audio"]["channels"]) if record is not None else 1
+    frame = c.SAMPLE_WIDTH_BYTES * channels
+    check("framing", len(payload) % frame == 0, f"{len(payload)} bytes: not whole {frame}-byte int16 frames")
+    samples = len(payload) // frame
     check("samples", samples > 0, f"{samples} samples")
-    duration = headers.get(c.HEADER_AUDIO_DURATION, "")
-    expected_duration = c.format_duration(samples)
-    check(
-        c.HEADER_AUDIO_DURATION.lower(),
-        duration == expected_duration,
-        f"{duration!r}, body says {expected_duration}",
-    )
-    audio_s = samples / c.SAMPLE_RATE
+    rate = _sample_rate(headers, record)
+    _check_duration(headers, samples, rate, check)
+    audio_s = samples / (rate or ASSUMED_SAMPLE_RATE)
+    check("plausible length", audio_s <= MAX_PLAUSIBLE_AUDIO_S, f"{audio_s:.1f} s of audio")
     rms = _rms_dbfs(payload)
-    check(
-        "non-silent",
-        rms >= rms_floor_dbfs,
-        f"RMS {rms:.1f} dBFS (floor {rms_floor_dbfs:.1f})",
-    )
+    check("non-silent", rms >= rms_floor_dbfs, f"RMS {rms:.1f} dBFS (floor {rms_floor_dbfs:.1f})")
+    if record is not None:
+        _check_record(status, headers, payload, record, contract_mode, check, warn)
     return audio_s, rms
 
 
-def answer_problem(status: int, headers: _Headers, payload: bytes, rms_floor_dbfs: float = -60.0) -> str | None:
-    """None for a valid, audible 200; else the first failed check, as "name: detail"."""
+def _check_record(
+    status: int,
+    headers: list[tuple[str, str]],
+    payload: bytes,
+    record: dict[str, Any],
+    mode: str,
+    check: Check,
+    warn: Callable[[str], None] | None,
+) -> None:
+    from .parity.contract_spec import compare_case
+    from .parity.exchange import Exchange
+
+    found = compare_case("success", record["success"], Exchange(status, "", headers, payload, 0.0), record["audio"])
+    if mode == "warn":
+        for difference in found:
+            if warn is not None:
+                warn(f"differs from the recorded contract: {difference}")
+        return
+    detail = "; ".join(str(d) for d in found)
+    check("contract", not found, detail or f"matches the record ({len(record['success']['headers'])} headers)")
+
+
+def answer_problem(
+    status: int, headers: Any, payload: bytes, rms_floor_dbfs: float = -60.0, record: dict[str, Any] | None = None
+) -> str | None:
+    """None for a valid, audible 2xx (that matches the record, if one is given); else the first
+    failed check, as "name: detail"."""
 
     def check(name: str, passed: bool, detail: str) -> None:
         if not passed:
             raise ProbeFailedError(name, detail)
 
     try:
-        check_answer(status, headers, payload, rms_floor_dbfs, check)
+        check_answer(status, headers, payload, rms_floor_dbfs, check, record)
     except ProbeFailedError as failure:
         return str(failure)
     return None
@@ -151,7 +230,9 @@ def probe(
     text: str = DEFAULT_TEXT,
     timeout: float = 60.0,
     rms_floor_dbfs: float = -60.0,
-    report: Callable[[str, bool, str], None] | None = None,
+    report: Check | None = None,
+    record: dict[str, Any] | None = None,
+    contract_mode: str = "strict",
 ) -> ProbeResult:
     result = ProbeResult(url=tts_url(url))
 
@@ -161,6 +242,11 @@ def probe(
             report(name, passed, detail)
         if not passed:
             raise ProbeFailedError(name, detail)
+
+    def warn(message: str) -> None:
+        result.warnings.append(message)
+        if report:
+            report("contract", True, f"WARNING {message}")
 
     body = json.dumps({"text": text}).encode()
     request = urllib.request.Request(  # noqa: S310 - the URL is the operator's, http(s) only (checked)
@@ -175,20 +261,31 @@ def probe(
         started = time.perf_counter()
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-                status, headers, payload = response.status, response.headers, response.read()
+                status, headers, payload = response.status, response.getheaders(), response.read()
         except urllib.error.HTTPError as error:
-            status, headers, payload = error.code, error.headers, error.read()
+            status, headers, payload = error.code, list(error.headers.items()), error.read()
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             check("reachable", False, f"{result.url}: {reason}")
         result.latency_s = time.perf_counter() - started
-        result.status = status
+        result.status, result.headers, result.body_bytes = status, headers, len(payload)
         check("reachable", True, f"{result.url} answered in {result.latency_s:.2f} s")
-        result.audio_s, result.rms_dbfs = check_answer(status, headers, payload, rms_floor_dbfs, check)
+        result.audio_s, result.rms_dbfs = check_answer(
+            status, headers, payload, rms_floor_dbfs, check, record, contract_mode, warn
+        )
         result.ok = True
     except ProbeFailedError as failure:
         result.failed_check, result.detail = failure.check, failure.detail
     return result
+
+
+def load_contract(path: Path | None) -> dict[str, Any] | None:
+    """A contract record, or None; ValueError naming the problem for an unusable one."""
+    if path is None:
+        return None
+    from .parity.contract_spec import load_record
+
+    return load_record(path)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -202,7 +299,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=60.0)
     parser.add_argument("--rms-floor-dbfs", type=float, default=-60.0)
     parser.add_argument("--json", action="store_true", help="print one JSON summary line instead of the checks")
+    parser.add_argument("--contract", type=Path, help="a contract record (chatterbox-parity contract record)")
+    parser.add_argument(
+        "--contract-mode",
+        choices=("strict", "warn"),
+        default="strict",
+        help="strict: a difference from the record fails; warn: it is reported (for Panda itself)",
+    )
     args = parser.parse_args(argv)
+    try:
+        record = load_contract(args.contract)
+    except ValueError as error:
+        print(f"tts-probe: {error}", file=sys.stderr)
+        return 2
 
     values: dict[str, str] = {}
     if args.env_file is not None:
@@ -230,9 +339,18 @@ def main(argv: list[str] | None = None) -> int:
         if not args.json:
             print(f"{'ok  ' if passed else 'FAIL'} {name}: {detail}", flush=True)
 
-    result = probe(url, token, text=args.text, timeout=args.timeout, rms_floor_dbfs=args.rms_floor_dbfs, report=report)
+    result = probe(
+        url,
+        token,
+        text=args.text,
+        timeout=args.timeout,
+        rms_floor_dbfs=args.rms_floor_dbfs,
+        report=report,
+        record=record,
+        contract_mode=args.contract_mode,
+    )
     if args.json:
-        summary = {k: v for k, v in result.__dict__.items() if k != "checks"}
+        summary = {k: v for k, v in result.__dict__.items() if k not in ("checks", "headers")}
         print(json.dumps(summary))
     elif result.ok:
         print(f"PASS {result.url}: {result.audio_s:.2f} s of audio in {result.latency_s:.2f} s")

@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from . import contract as c
-from .audio import Pcm, to_pcm16
+from .answer_shape import AnswerShape
+from .audio import Pcm, resample, to_pcm16
 from .engines.base import Engine, EngineOutput, SynthesisParams, TokenCap
 from .metrics import ShimMetrics
 from .settings import Settings
@@ -79,10 +80,12 @@ def build_engine(settings: Settings) -> Engine:
 
 
 class ShimService:
-    def __init__(self, settings: Settings, token: SecretStr, engine: Engine) -> None:
+    def __init__(self, settings: Settings, token: SecretStr, engine: Engine, shape: AnswerShape | None = None) -> None:
         self.settings = settings
         self.token = token
         self.engine = engine
+        # Raises AnswerShapeError, naming what it cannot honour, before anything listens.
+        self.shape = shape or AnswerShape.load(settings.contract_file)
         self.metrics = ShimMetrics()
         self.worker = InferenceWorker(settings.queue_depth)
         self.state = State.STARTING
@@ -111,7 +114,7 @@ class ShimService:
             self.state = State.WARMING
             started = time.perf_counter()
             params = self.params(self.settings.warmup_text, self.settings.default_voice)
-            pcm = to_pcm16(self.engine.synthesize(params).wav, rms_floor_dbfs=self.settings.rms_floor_dbfs)
+            pcm = self.to_pcm(self.engine.synthesize(params).wav)
             log.info(
                 "warm-up synthesis passed",
                 extra={"seconds": round(time.perf_counter() - started, 3), "audio_s": round(pcm.seconds, 3)},
@@ -143,6 +146,12 @@ class ShimService:
             seed=seed,
         )
 
+    def to_pcm(self, wav: object) -> Pcm:
+        """The engine's waveform as the answer's PCM: at the contract's sample rate, never silent."""
+        rate = self.shape.sample_rate
+        samples = resample(wav, self.engine.sample_rate, rate)  # type: ignore[arg-type]
+        return to_pcm16(samples, rms_floor_dbfs=self.settings.rms_floor_dbfs, sample_rate=rate)
+
     def note_unknown_fields(self, names: list[str]) -> None:
         with self._lock:
             new = [n for n in names if n not in self._unknown_fields_seen]
@@ -159,7 +168,7 @@ class ShimService:
             started = time.perf_counter()
             output = self.engine.synthesize(params)
             synth_seconds = time.perf_counter() - started
-            pcm = to_pcm16(output.wav, rms_floor_dbfs=self.settings.rms_floor_dbfs)
+            pcm = self.to_pcm(output.wav)
             queued = (job.started_at or started) - job.enqueued_at
             return Synthesis(pcm, output, synth_seconds, queued)
 

@@ -34,6 +34,8 @@ class Settings(BaseSettings):
     verify_weights: bool = True
     voices_dir: Path | None = None
     default_voice: str = DEFAULT_VOICE
+    # The contract record learned from Panda (chatterbox-parity contract record); None: built-in defaults.
+    contract_file: Path | None = None
     device: str = "auto"
     blackwell_patches: Literal["auto", "on", "off"] = "auto"
 

@@ -57,29 +57,7 @@ def cmd_baseline(args: argparse.Namespace) -> int:
 
 
 def cmd_contract(args: argparse.Namespace) -> int:
-    try:
-        token = read_token(args.token_file)
-        if args.action == "record":
-            record = contract_spec.capture(args.url, token)
-            _write_json(args.out, record)
-            names = ", ".join(h["name"] for h in record["success"]["headers"])
-            print(f"recorded the contract of {record['captured_from']}: 200 headers {names}", file=sys.stderr)
-            return 0
-        record = json.loads(args.record.read_text(encoding="utf-8"))
-        found = contract_spec.check(record, args.url, token)
-    except (ExchangeError, ValueError, OSError) as error:
-        print(f"chatterbox-parity contract: {error}", file=sys.stderr)
-        return 2
-    if args.json:
-        differences = contract_spec.differences_as_json(found)
-        _write_json(args.json, {"url": args.url, "record": str(args.record), "differences": differences})
-    for difference in found:
-        print(f"DIFF {difference}")
-    if found:
-        print(f"{args.url}: {len(found)} difference(s) from {args.record}", file=sys.stderr)
-        return 1
-    print(f"{args.url} matches the contract recorded in {args.record}")
-    return 0
+    return contract_spec.run(args)
 
 
 def cmd_identity(args: argparse.Namespace) -> int:
@@ -155,12 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     _token_option(baseline)
 
     contract = sub.add_parser("contract", help="record an endpoint's response contract, or check against one")
-    contract.add_argument("action", choices=("record", "check"))
-    contract.add_argument("--url", required=True)
-    contract.add_argument("--out", type=Path, help="record: where to write (default: stdout)")
-    contract.add_argument("--record", type=Path, help="check: the recorded contract")
-    contract.add_argument("--json", type=Path, help="check: also write the differences as JSON")
-    _token_option(contract)
+    contract_spec.add_arguments(contract)
 
     identity = sub.add_parser("identity", help="speaker similarity between two folders of WAVs")
     identity.add_argument("a", type=Path)
@@ -187,9 +160,6 @@ def main(argv: list[str] | None = None) -> int:
     if argv and argv[0] == "bench":
         return bench.main(argv[1:])
     args = build_parser().parse_args(argv)
-    if args.command == "contract" and args.action == "check" and args.record is None:
-        print("chatterbox-parity contract check: --record is required", file=sys.stderr)
-        return 2
     handlers = {"baseline": cmd_baseline, "contract": cmd_contract, "identity": cmd_identity, "verdict": cmd_verdict}
     return handlers[args.command](args)
 

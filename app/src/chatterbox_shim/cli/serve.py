@@ -23,17 +23,19 @@ def main() -> int:
     configure_logging(settings.log_level, secrets=[token.get_secret_value()])
     log = logging.getLogger("chatterbox_shim")
 
+    from ..answer_shape import AnswerShape, AnswerShapeError
     from ..http_app import create_app
     from ..http_server import run
     from ..service import ShimService, build_engine
 
     try:
+        shape = AnswerShape.load(settings.contract_file)
         engine = build_engine(settings)
-    except (WeightsError, VoiceError, ValueError) as exc:
+    except (WeightsError, VoiceError, AnswerShapeError, ValueError) as exc:
         log.error("refusing to start", extra={"reason": str(exc)})
         print(f"chatterbox-shim: refusing to start: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUTS
-    service = ShimService(settings, token, engine)
+    service = ShimService(settings, token, engine, shape)
     log.info(
         "starting",
         extra={
@@ -41,6 +43,8 @@ def main() -> int:
             "host": settings.host,
             "port": settings.port,
             "queue_depth": settings.queue_depth,
+            "contract": shape.source,
+            "sample_rate": shape.sample_rate,
         },
     )
     run(create_app(service), settings.host, settings.port, settings.head_timeout_seconds)

@@ -2,7 +2,8 @@
 
 
 def test_files(host):
-    for name in ("__init__.py", "contract.py", "probe.py", "drill_window.py", "outage_watch.py"):
+    names = ("__init__.py", "contract.py", "probe.py", "drill_window.py", "outage_watch.py", "parity/contract_spec.py")
+    for name in names:
         installed = host.file(f"/opt/chatterbox-failover/chatterbox_shim/{name}")
         assert installed.is_file
         assert installed.mode == 0o644
@@ -24,6 +25,6 @@ def test_unreachable_endpoint_is_named(host):
 
 
 def test_drill_window_and_outage_watch_run_with_the_standard_library_only(host):
-    for module in ("drill_window", "outage_watch"):
+    for module in ("drill_window", "outage_watch", "parity.contract_spec"):
         result = host.run(f"PYTHONPATH=/opt/chatterbox-failover python3 -m chatterbox_shim.{module} --help")
         assert result.rc == 0, result.stderr
