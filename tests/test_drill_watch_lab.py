@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 
 from .conftest import ENV_FILE, PANDA_TTS, PANDA_URL, STATE_DIR, TITAN_URL, Lab, on_panda, stop_shim_once_flipped
@@ -70,18 +71,32 @@ def test_failover_and_rollback_of_one_named_line(normal: Lab):
     assert [(e["line"], e["action"]) for e in normal.audit()[-2:]] == [("second", "failover"), ("second", "rollback")]
 
 
-def test_a_clean_drill_of_one_line(normal: Lab):
+def test_a_drill_without_the_operators_account_is_unconfirmed_then_clean_with_it(normal: Lab):
     second_before, default_before = sha(SECOND_ENV), sha(ENV_FILE)
     default_calls = len(on_panda("cat /var/log/phone-daemon.jsonl").splitlines())
-    run = normal.playbook(
-        "drill.yml", *TWO_LINES, "-e", "line=second", "-e", "window_minutes=1", "-e", "probe_interval=5", timeout=600
+    args = ("drill.yml", *TWO_LINES, "-e", "line=second", "-e", "probe_interval=5")
+    unconfirmed = normal.playbook(*args, "-e", "window_minutes=0.25", timeout=600)
+    assert unconfirmed.rc == 0, unconfirmed.output[-4000:]
+    assert "Unconfirmed: the probes were clean" in unconfirmed.output
+    (verdict,) = verdicts("unconfirmed")
+    assert verdict["reasons"] == []
+    assert verdict["operator_account"] is None
+
+    ender = threading.Thread(
+        target=lambda: (time.sleep(40), normal.playbook("drill-end.yml", "-e", "line=second", "-e", "heard=yes")),
+        daemon=True,
     )
+    ender.start()
+    run = normal.playbook(*args, "-e", "window_minutes=3", timeout=600)
+    ender.join(60)
     assert run.rc == 0, run.output[-4000:]
     (verdict,) = verdicts("clean")
     assert verdict["verdict"] == "titan_chatterbox_failover_dry_run_clean"
     assert verdict["reasons"] == []
-    assert verdict["window"]["ended_by"] == "window elapsed"
-    assert verdict["window"]["probes"] >= 10
+    assert verdict["window"]["ended_by"] == "operator"
+    assert verdict["window"]["probes"] >= 5
+    assert verdict["operator_account"]["heard"] == "yes"
+    assert verdict["titan_refusals"] == {}
     assert verdict["window"]["failures"] == 0
     assert verdict["window"]["urls"] == [TITAN_URL]
     assert verdict["env_restored_byte_for_byte"] is True

@@ -11,7 +11,9 @@ the text and the rest is spoken.
 from __future__ import annotations
 
 import re
+import sys
 import unicodedata
+from functools import lru_cache
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
@@ -23,8 +25,8 @@ INTEGER_PATTERN = r"^\s*[+-]?\d+\s*$"
 _NUMBER = re.compile(NUMBER_PATTERN)
 _INTEGER = re.compile(INTEGER_PATTERN)
 # Removed from the text before speaking: controls, format characters (bidi overrides, zero-width
-# marks, byte order marks), unpaired surrogates, private use and unassigned code points.
-_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn"})
+# marks, byte order marks) and unpaired surrogates.
+_DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})
 _WHITESPACE_CONTROLS = frozenset("\t\n\r\v\f\x1c\x1d\x1e\x1f\x85")
 # (lower, upper, lower bound exclusive) of each number: the ranges 0.1.7's own demo exposes.
 # cfg_weight 0 crashes 0.1.7's T3.inference (the BOS embedding is always duplicated for CFG).
@@ -46,11 +48,37 @@ def clean_text(text: str) -> str:
     return "".join(kept)
 
 
+@lru_cache(maxsize=1)
+def speakable_pattern() -> str:
+    """A regex that finds a character which survives clean_text and is not whitespace: the schema's
+    promise for `text`, derived from the same Unicode tables the check uses."""
+    ranges: list[tuple[int, int]] = []
+    for point in range(sys.maxunicode + 1):
+        char = chr(point)
+        # Surrogates are left out: no UTF-8 text holds one, and no regex engine but Python's accepts them.
+        if 0xD800 <= point <= 0xDFFF:
+            continue
+        if char.isspace() or unicodedata.category(char) in _DROPPED_CATEGORIES:
+            if ranges and ranges[-1][1] == point - 1:
+                ranges[-1] = (ranges[-1][0], point)
+            else:
+                ranges.append((point, point))
+    # Literal characters, not escapes: schema tools read the pattern as ECMA-262, Python reads it as re.
+    def literal(point: int) -> str:
+        char = chr(point)
+        return "\\" + char if char in "\\]^-[" else char
+
+    excluded = "".join(literal(low) if low == high else f"{literal(low)}-{literal(high)}" for low, high in ranges)
+    return f"[^{excluded}]"
+
+
 def _lax_number(value: object) -> object:
     if isinstance(value, str):
         if not _NUMBER.match(value):
             raise ValueError("not a number")
-        return float(value)
+        # A numeric string too large for a float ("1e999") is a very large number, then clamped;
+        # only NaN and Infinity themselves are refused.
+        return max(-sys.float_info.max, min(sys.float_info.max, float(value)))
     return value
 
 
@@ -73,7 +101,6 @@ class TTSRequest(BaseModel):
             "Text to speak. Control and format characters are removed; what is left must hold a "
             "character that is not whitespace."
         ),
-        json_schema_extra={"pattern": r"[^\s]"},
     )
     voice: str | None = Field(None, description="A voice from the allowlist, with or without .wav.")
     exaggeration: float = Field(
@@ -149,6 +176,7 @@ def request_schema(max_text_chars: int) -> dict[str, Any]:
     schema = TTSRequest.model_json_schema()
     properties = schema["properties"]
     properties["text"]["maxLength"] = max_text_chars
+    properties["text"]["pattern"] = speakable_pattern()
     for name in (*BOUNDS, "seed"):
         # The anyOf above replaces pydantic's strict-looking "type"; keep the title only.
         properties[name] = {key: value for key, value in properties[name].items() if key not in ("type",)}
