@@ -7,7 +7,8 @@ TARGET = "http://titan.example:8773"
 
 def test_env_file_points_at_titan_with_owner_and_mode_kept(host):
     env = host.file("/etc/annie/phone.env")
-    assert f"\nCHATTERBOX_URL={TARGET}\n" in env.content_string
+    # Only scheme, host and port change: the file's quotes stay.
+    assert f'\nCHATTERBOX_URL="{TARGET}"\n' in env.content_string
     assert "CHATTERBOX_TOKEN=molecule-token" in env.content_string
     assert (env.user, env.group, env.mode) == ("root", "annie", 0o640)
 
