@@ -106,3 +106,57 @@ def test_a_prompt_too_long_for_the_static_cache_uses_the_reference_path(engine: 
     out = engine.synthesize(SynthesisParams(long_text, VOICE, 0.5, 0.5, 0.8, seed=3), max_new_tokens=4)
     assert out.speech_tokens is not None
     assert out.speech_tokens <= 4
+
+
+def test_fused_matrices_are_the_module_weights_not_copies(engine: ChatterboxEngine) -> None:
+    layer = engine.model.t3.tfmr.layers[0]
+    fused = engine.fast.w.layers[0]
+    qkv, gate_up = fused["qkv"], fused["gate_up"]
+    step = qkv.shape[1] * qkv.element_size()
+    assert layer.self_attn.q_proj.weight.data_ptr() == qkv.data_ptr()
+    assert layer.self_attn.k_proj.weight.data_ptr() == qkv.data_ptr() + layer.self_attn.q_proj.weight.shape[0] * step
+    assert layer.mlp.gate_proj.weight.data_ptr() == gate_up.data_ptr()
+    assert layer.mlp.up_proj.weight.data_ptr() == gate_up.data_ptr() + layer.mlp.gate_proj.weight.shape[0] * step
+
+
+def test_the_unfused_layer_gives_the_same_greedy_tokens(engine: ChatterboxEngine) -> None:
+    """Issue 6's op-for-op layer ("v1") and the fused layer, from one prompt: same tokens; a second
+    decoder on the same model finds the fused matrices again instead of copying them."""
+    from chatterbox_shim.engines.fast_t3 import FastT3Decoder
+
+    served = engine.fast
+    other = FastT3Decoder(
+        engine.model.t3,
+        max_prompt_tokens=served.max_len - served.max_new_tokens - 1,
+        max_new_tokens=served.max_new_tokens,
+        variant="v1",
+    )
+    assert other.w.layers[0]["qkv"].data_ptr() == served.w.layers[0]["qkv"].data_ptr()
+    fused = engine.fast_tokens(SENTENCES[0], VOICE, BUDGET, greedy=True).tokens[0].tolist()
+    try:
+        engine.fast = other
+        unfused = engine.fast_tokens(SENTENCES[0], VOICE, BUDGET, greedy=True).tokens[0].tolist()
+    finally:
+        engine.fast = served
+    assert unfused == fused
+
+
+@pytest.mark.skipif(not CUDA, reason="S3Gen graphs are CUDA only")
+def test_s3gen_graph_replay_matches_eager(engine: ChatterboxEngine) -> None:
+    assert engine.s3gen_graphs is not None, "the S3Gen start-up check refused graph replay"
+    assert engine.s3gen_check_error is not None
+    assert engine.s3gen_check_error <= 1e-4
+    params = SynthesisParams(SENTENCES[1], VOICE, 0.5, 0.5, 0.8, seed=5)
+    replays = engine.s3gen_graphs.replays
+    graphed = engine.synthesize(params)
+    assert engine.s3gen_graphs.replays > replays
+    from chatterbox_shim.engines import s3gen_graphs
+
+    s3gen_graphs.uninstall(engine.model.s3gen)
+    try:
+        eager = engine.synthesize(params)
+    finally:
+        s3gen_graphs.install(engine.model.s3gen)
+        engine.s3gen_graphs = engine.model.s3gen.flow.decoder.estimator
+    assert graphed.wav.shape == eager.wav.shape
+    assert float(np.max(np.abs(graphed.wav - eager.wav))) <= 1e-4

@@ -1,8 +1,12 @@
-"""shim-bench-decode: T3 decode paths compared in one run on one device: reference (0.1.7's loop)
-then fast (graph-captured), the same sentences, seeds and token budgets (--fixed-tokens makes every
-sentence decode exactly its cap, since random weights stop at random). Reports T3 tokens/s, end-to-
-end p50/p95, RTF, stage times, GPU memory peak per phase and the fast path's start-up cost, plus a
-torch.profiler table of one fast synthesis. Prints a table and writes JSON.
+"""shim-bench-decode: T3 decode paths compared in one run on one device: reference (0.1.7's loop),
+the issue-6 fast path (`fast_v1`: unfused layer, eager S3Gen) and the fast path as served (`fast`),
+the same sentences, seeds and token budgets (--fixed-tokens makes every sentence decode exactly its
+cap, since random weights stop at random). Reports T3 ms per token against the GPU's bandwidth floor
+(weights plus the KV cache a step must read, over a device-to-device copy rate measured in the same
+run), kernels per decode step (profiler, one eager step of each layer variant), the step time of a
+graph replay per variant, S3Gen seconds per second of audio (eager against graph-replayed, with
+their waveform difference), end-to-end p50/p95 and RTF with the spread over runs, GPU memory peak
+per phase and the start-up stages. Prints a table and writes JSON.
 """
 
 from __future__ import annotations
@@ -17,8 +21,10 @@ from typing import Any
 import torch
 
 from ..bench_stats import summary
+from ..engines import s3gen_graphs
 from ..engines.base import SynthesisParams, TokenCap
-from ..engines.chatterbox import ChatterboxEngine
+from ..engines.chatterbox import SPEECH_VOCAB_LIMIT, ChatterboxEngine
+from ..engines.fast_t3 import VARIANTS, FastT3Decoder
 from ..gpu_memory import driver_facts
 from ..voices import load_allowlist
 from .bench import default_sentences
@@ -57,6 +63,12 @@ def _phase(engine: ChatterboxEngine, sentences: list[str], runs: int, voice: str
         "t3_s": summary([r["t3_s"] for r in rows]),
         "s3gen_s": summary([r["s3gen_s"] for r in rows]),
         "watermark_s": summary([r["watermark_s"] for r in rows]),
+        "t3_ms_per_token": summary([1000 * r["t3_s"] / r["tokens"] for r in rows if r["tokens"]]),
+        "s3gen_s_per_audio_s": summary([r["s3gen_s"] / r["audio_s"] for r in rows]),
+        "per_run_p50": {
+            key: [summary([r[key] for r in rows if r["run"] == run])["p50"] for run in range(runs)]
+            for key in ("wall_s", "rtf", "t3_s", "s3gen_s")
+        },
         "samples": rows,
     }
     if cuda:
@@ -107,27 +119,175 @@ def _profile(engine: ChatterboxEngine, text: str, voice: str) -> list[dict[str, 
     return table
 
 
+def copy_bandwidth(device: str, gigabytes: float = 2.0, repeats: int = 20) -> float:
+    """Device-to-device copy rate in bytes/s, counting bytes read plus bytes written (median)."""
+    n = int(gigabytes * 1e9 / 4)
+    src = torch.randn(n, device=device)
+    dst = torch.empty_like(src)
+    times = []
+    for _ in range(repeats + 3):
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        start.record()
+        dst.copy_(src)
+        end.record()
+        end.synchronize()
+        times.append(start.elapsed_time(end) / 1000)
+    del src, dst
+    return 2 * n * 4 / sorted(times[3:])[len(times[3:]) // 2]
+
+
+def kv_bytes_per_position(decoder: FastT3Decoder) -> int:
+    """KV-cache bytes one step reads per attended position (keys and values, every layer, CFG pair)."""
+    layers, _, pair, heads, _, dim = decoder.cache_kv.shape
+    return layers * 2 * pair * heads * dim * decoder.cache_kv.element_size()
+
+
+def count_step_kernels(decoder: FastT3Decoder, span: int) -> int:
+    """GPU kernels (and memsets/copies) launched by one eager decode step (a graph replays the same)."""
+    from torch.autograd import DeviceType
+    from torch.profiler import ProfilerActivity, profile
+
+    saved = [t.clone() for t in (decoder.step, decoder.logits, decoder.seen, decoder.done)]
+    with torch.inference_mode(), profile(activities=[ProfilerActivity.CUDA]) as prof:
+        decoder._decode_step(span, False, False)
+        torch.cuda.synchronize()
+    for tensor, value in zip((decoder.step, decoder.logits, decoder.seen, decoder.done), saved, strict=True):
+        tensor.copy_(value)
+    return sum(1 for e in prof.events() if e.device_type == DeviceType.CUDA)
+
+
+def step_times(engine: ChatterboxEngine, text: str, voice: str, copy_bw: float, replays: int = 200) -> dict[str, Any]:
+    """Per layer variant: kernels per step, and the median time of one graph replay at each span bucket."""
+    from ..contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT
+    from ..engines.fast_t3 import prompt_embeds
+
+    t3 = engine.model.t3
+    with torch.inference_mode():
+        cond = engine._t3_cond(voice, EXAGGERATION_DEFAULT)
+        embeds = prompt_embeds(t3, cond, engine.text_tokens(text), CFG_WEIGHT_DEFAULT)
+    results: dict[str, Any] = {}
+    for variant in VARIANTS:
+        decoder = FastT3Decoder(
+            t3,
+            max_prompt_tokens=engine.fast_max_prompt_tokens,
+            max_new_tokens=engine.token_cap.ceiling,
+            dtype=engine.fast.dtype if engine.fast else torch.float32,
+            variant=variant,
+        )
+        with torch.inference_mode():
+            decoder._reset(engine_sampling(), t3.hp.start_speech_token, t3.hp.stop_speech_token, None)
+            decoder.prefill(embeds)
+        row: dict[str, Any] = {"kernels_per_step": count_step_kernels(decoder, decoder.buckets[0]), "spans": {}}
+        weight_bytes = decoder.w.nbytes()
+        for span in decoder.buckets:
+            graph = decoder._graph(span, False, False)
+            for _ in range(3):
+                graph.replay()
+            start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            start.record()
+            for _ in range(replays):
+                graph.replay()
+            end.record()
+            end.synchronize()
+            ms = start.elapsed_time(end) / replays
+            moved = weight_bytes + kv_bytes_per_position(decoder) * span
+            row["spans"][str(span)] = {
+                "ms_per_step": ms,
+                "bytes_per_step": moved,
+                "floor_ms": 1000 * moved / copy_bw,
+                "fraction_of_floor": (1000 * moved / copy_bw) / ms,
+            }
+        results[variant] = row
+        del decoder
+        torch.cuda.empty_cache()
+    return results
+
+
+def engine_sampling() -> Any:
+    from ..contract import CFG_WEIGHT_DEFAULT, TEMPERATURE_DEFAULT
+    from ..engines.chatterbox import MIN_P, REPETITION_PENALTY, TOP_P
+    from ..engines.fast_t3 import Sampling
+
+    return Sampling(TEMPERATURE_DEFAULT, CFG_WEIGHT_DEFAULT, REPETITION_PENALTY, MIN_P, TOP_P)
+
+
+def s3gen_compare(engine: ChatterboxEngine, lengths: list[int], voice: str) -> dict[str, Any]:
+    """S3Gen alone from the same tokens and seed: eager, then with graph-replayed estimator steps."""
+    model = engine.model
+    ref = engine._conds[voice].gen
+    rows = []
+    for index, length in enumerate(lengths):
+        generator = torch.Generator().manual_seed(index)
+        tokens = torch.randint(0, SPEECH_VOCAB_LIMIT, (length,), generator=generator).to(engine.device)
+        row: dict[str, Any] = {"tokens": length}
+        wavs = {}
+        for mode in ("eager", "graphs"):
+            if mode == "eager":
+                s3gen_graphs.uninstall(model.s3gen)
+            else:
+                s3gen_graphs.install(model.s3gen)
+            torch.manual_seed(index)
+            torch.cuda.synchronize()
+            started = time.perf_counter()
+            wav, _ = model.s3gen.inference(speech_tokens=tokens, ref_dict=ref)
+            torch.cuda.synchronize()
+            row[f"{mode}_s"] = time.perf_counter() - started
+            wavs[mode] = wav
+        row["audio_s"] = wavs["eager"].shape[-1] / engine.sample_rate
+        row["max_abs_diff"] = float((wavs["graphs"] - wavs["eager"]).abs().max())
+        rows.append(row)
+    if engine.s3gen_graphs is None:
+        s3gen_graphs.uninstall(model.s3gen)
+    return {
+        "eager_s": summary([r["eager_s"] for r in rows]),
+        "graphs_s": summary([r["graphs_s"] for r in rows]),
+        "eager_s_per_audio_s": summary([r["eager_s"] / r["audio_s"] for r in rows]),
+        "graphs_s_per_audio_s": summary([r["graphs_s"] / r["audio_s"] for r in rows]),
+        "max_abs_diff": max(r["max_abs_diff"] for r in rows),
+        "samples": rows,
+    }
+
+
+def hash_times(weights: Path) -> dict[str, float]:
+    """The start-up sha256 check, one file after another and concurrently (the service's way)."""
+    from ..weights import MANIFEST_FILE_NAME, Manifest, check_weights
+
+    manifest = Manifest.load(weights / MANIFEST_FILE_NAME)
+    started = time.perf_counter()
+    check_weights(weights, manifest, progress=lambda *_: None)  # a callback keeps it sequential
+    sequential = time.perf_counter() - started
+    started = time.perf_counter()
+    problems = check_weights(weights, manifest)
+    concurrent = time.perf_counter() - started
+    return {"sequential_s": sequential, "concurrent_s": concurrent, "problems": float(len(problems))}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="shim-bench-decode", description=__doc__)
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--voices", type=Path, required=True)
     parser.add_argument("--voice", default="samantha_evolving")
     parser.add_argument("--device", default="cuda")
-    parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--runs", type=int, default=3, help="runs of the fast phases (the spread)")
+    parser.add_argument("--reference-runs", type=int, default=1)
     parser.add_argument("--limit", type=int)
     parser.add_argument("--max-speech-tokens", type=int, default=1000)
     parser.add_argument("--fixed-tokens", action="store_true")
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--profile", action="store_true", help="torch.profiler table of one fast synthesis")
-    parser.add_argument("--skip-reference", action="store_true", help="fast phase only (a dtype variant)")
+    parser.add_argument("--skip-reference", action="store_true", help="no reference phase")
+    parser.add_argument("--skip-v1", action="store_true", help="no issue-6 fast phase")
+    parser.add_argument("--details", action="store_true", help="step times per variant, S3Gen eager/graphs, hashing")
     parser.add_argument("--agreement-budget", type=int, default=0, help="greedy token agreement over N tokens")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     from ..logs import configure_logging
 
     configure_logging("WARNING")
+    cuda = args.device.startswith("cuda")
     sentences = default_sentences()[: args.limit]
     voices = load_allowlist(args.voices)
+    hashing = hash_times(args.weights) if args.details else None
     engine = ChatterboxEngine(
         args.weights,
         voices,
@@ -135,45 +295,70 @@ def main(argv: list[str] | None = None) -> int:
         token_cap=TokenCap(ceiling=args.max_speech_tokens),
         decode_path="reference",
         decode_dtype=args.dtype,
+        s3gen_graphs=False,
     )
     started = time.perf_counter()
     engine.load()
     load_s = time.perf_counter() - started
+    load_stages = dict(engine.load_stage_seconds)
     engine.ignore_stop_token = args.fixed_tokens
-    engine.synthesize(SynthesisParams("Warm up.", args.voice, 0.5, 0.5, 0.8, seed=1))
-    reference = None if args.skip_reference else _phase(engine, sentences, args.runs, args.voice)
-    engine.decode_path_requested = "fast"
-    started = time.perf_counter()
-    engine._set_up_decoder()
-    setup_s = time.perf_counter() - started
-    if engine.decode_path != "fast":
-        print(f"fast path refused at start-up: error {engine.fast_check_error}", file=sys.stderr)
-        return 1
-    engine.synthesize(SynthesisParams("Warm up.", args.voice, 0.5, 0.5, 0.8, seed=1))
-    fast = _phase(engine, sentences, args.runs, args.voice)
+    warm = SynthesisParams("Warm up.", args.voice, 0.5, 0.5, 0.8, seed=1)
+    engine.synthesize(warm)
+    reference = None if args.skip_reference else _phase(engine, sentences, args.reference_runs, args.voice)
+
+    def fast_phase(variant: str, s3gen: bool) -> tuple[dict[str, Any], dict[str, Any]]:
+        engine.fast = None
+        if cuda:
+            torch.cuda.empty_cache()
+        engine.decode_path_requested, engine.fast_variant = "fast", variant
+        engine.s3gen_graphs_requested = s3gen
+        started = time.perf_counter()
+        engine._set_up_decoder()
+        decoder_s = time.perf_counter() - started
+        if engine.decode_path != "fast":
+            raise SystemExit(f"fast path ({variant}) refused at start-up: error {engine.fast_check_error}")
+        s3gen_graphs.uninstall(engine.model.s3gen)
+        engine.s3gen_graphs = None
+        started = time.perf_counter()
+        engine._set_up_s3gen()
+        setup = {
+            "decoder_setup_s": decoder_s,
+            "s3gen_setup_s": time.perf_counter() - started,
+            "graph_capture_s": engine.graph_capture_seconds,
+            "startup_check_max_relative_error": engine.fast_check_error,
+            "s3gen_graphs": engine.s3gen_graphs is not None,
+            "s3gen_check_max_abs_error": engine.s3gen_check_error,
+            "graphs": len(engine.fast.graphs) if engine.fast else 0,
+        }
+        engine.synthesize(warm)
+        return _phase(engine, sentences, args.runs, args.voice), setup
+
+    fast_v1, setup_v1 = (None, None) if args.skip_v1 else fast_phase("v1", False)
+    fast, setup = fast_phase("fused", True)
+    assert engine.fast is not None
     report: dict[str, Any] = {
         "tool": "shim-bench-decode",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "device": engine.device,
-        "gpu": (torch.cuda.get_device_name() if engine.device.startswith("cuda") else None),
+        "gpu": (torch.cuda.get_device_name() if cuda else None),
         "torch": torch.__version__,
         "cuda": torch.version.cuda,
         **driver_facts(),
         "dtype": args.dtype,
         "fixed_tokens": args.fixed_tokens,
         "runs": args.runs,
+        "reference_runs": args.reference_runs,
         "sentences": len(sentences),
         "model_load_s": load_s,
-        "fast_setup_s": setup_s,
-        "graph_capture_s": engine.graph_capture_seconds,
-        "startup_check_max_relative_error": engine.fast_check_error,
-        "graphs": len(engine.fast.graphs) if engine.fast else 0,
-        "static_kv_cache_gb": round(
-            (engine.fast.cache_k.numel() + engine.fast.cache_v.numel()) * engine.fast.cache_k.element_size() / 1e9, 3
-        )
-        if engine.fast
-        else None,
+        "load_stages_s": load_stages,
+        "weights_hashing": hashing,
+        "fast_setup": setup,
+        "fast_v1_setup": setup_v1,
+        "static_kv_cache_gb": round(engine.fast.cache_kv.numel() * engine.fast.cache_kv.element_size() / 1e9, 3),
+        "t3_weight_bytes_per_step": engine.fast.w.nbytes(),
+        "kv_bytes_per_position": kv_bytes_per_position(engine.fast),
         "reference": reference,
+        "fast_v1": fast_v1,
         "fast": fast,
         "speedup": {
             "end_to_end_p50": reference["latency_s"]["p50"] / fast["latency_s"]["p50"],
@@ -182,34 +367,82 @@ def main(argv: list[str] | None = None) -> int:
         if reference
         else None,
     }
+    if cuda:
+        bw = copy_bandwidth(engine.device)
+        tokens = [r["tokens"] for r in fast["samples"] if r["run"] == 0]
+        prompt = engine.fast.prompt_len.item()
+        mean_position = prompt + sum(tokens) / (2 * len(tokens))
+        moved = engine.fast.w.nbytes() + kv_bytes_per_position(engine.fast) * mean_position
+        floor_ms = 1000 * moved / bw
+        report["bandwidth"] = {
+            "copy_bytes_per_s": bw,
+            "bytes_per_token_at_mean_position": moved,
+            "mean_position": mean_position,
+            "floor_ms_per_token": floor_ms,
+            "fast_ms_per_token_p50": fast["t3_ms_per_token"]["p50"],
+            "fraction_of_floor": floor_ms / fast["t3_ms_per_token"]["p50"],
+            "fast_v1_fraction_of_floor": floor_ms / fast_v1["t3_ms_per_token"]["p50"] if fast_v1 else None,
+        }
+    _write(args, report)  # the phases are kept even if a detail below fails
+    if args.details and cuda:
+        report["step_variants"] = step_times(engine, sentences[0], args.voice, report["bandwidth"]["copy_bytes_per_s"])
+        lengths = [engine.token_cap.for_text(text) for text in sentences]
+        report["s3gen_compare"] = s3gen_compare(engine, lengths, args.voice)
     if args.agreement_budget:
         engine.ignore_stop_token = False
         report["greedy_agreement"] = _greedy_agreement(engine, sentences, args.voice, args.agreement_budget)
     if args.profile:
         report["profile_fast"] = _profile(engine, sentences[0], args.voice)
-    where = report.get("gpu") or engine.device
-    print(f"{where}, torch {torch.__version__}, {args.dtype}, {len(sentences)} x {args.runs}")
-    print(f"{'path':10} {'p50 s':>8} {'p95 s':>8} {'RTF p50':>8} {'T3 tok/s':>9} {'S3Gen p50':>10} {'peak GB':>8}")
-    for name in ("reference", "fast"):
+    _print(report, args)
+    return _write(args, report)
+
+
+def _print(report: dict[str, Any], args: argparse.Namespace) -> None:
+    where = report.get("gpu") or report["device"]
+    facts = f"driver {report.get('driver')}, torch {report['torch']}, {args.dtype}"
+    print(f"{where}, {facts}, {report['sentences']} sentences")
+    print(
+        f"{'path':10} {'runs':>4} {'p50 s':>7} {'p95 s':>7} {'RTF p50':>8} {'T3 ms/tok':>9} "
+        f"{'S3Gen p50':>9} {'S3Gen s/s':>9} {'peak GB':>8}  per-run p50 s"
+    )
+    for name in ("reference", "fast_v1", "fast"):
         phase = report[name]
         if phase is None:
             continue
+        runs = " ".join(f"{v:.3f}" for v in phase["per_run_p50"]["wall_s"])
         print(
-            f"{name:10} {phase['latency_s']['p50']:8.3f} {phase['latency_s']['p95']:8.3f} "
-            f"{phase['rtf']['p50']:8.3f} {phase['t3_tokens_per_s']['p50']:9.1f} "
-            f"{phase['s3gen_s']['p50']:10.3f} {phase.get('peak_allocated_gb', 0):8.3f}"
+            f"{name:10} {len(phase['per_run_p50']['wall_s']):4d} {phase['latency_s']['p50']:7.3f} "
+            f"{phase['latency_s']['p95']:7.3f} {phase['rtf']['p50']:8.3f} {phase['t3_ms_per_token']['p50']:9.3f} "
+            f"{phase['s3gen_s']['p50']:9.3f} {phase['s3gen_s_per_audio_s']['p50']:9.4f} "
+            f"{phase.get('peak_allocated_gb', 0):8.3f}  {runs}"
         )
+    if "bandwidth" in report:
+        b = report["bandwidth"]
+        print(
+            f"copy {b['copy_bytes_per_s'] / 1e12:.2f} TB/s; {b['bytes_per_token_at_mean_position'] / 1e9:.3f} GB/token "
+            f"-> floor {b['floor_ms_per_token']:.3f} ms/token; fast reaches {100 * b['fraction_of_floor']:.1f}%"
+        )
+    for variant, row in (report.get("step_variants") or {}).items():
+        spans = ", ".join(f"{span}: {v['ms_per_step']:.3f} ms" for span, v in row["spans"].items())
+        print(f"step {variant:16} {row['kernels_per_step']:5d} kernels; {spans}")
+    if report.get("s3gen_compare"):
+        c = report["s3gen_compare"]
+        print(
+            f"S3Gen alone p50: eager {c['eager_s']['p50']:.3f} s, graphs {c['graphs_s']['p50']:.3f} s; "
+            f"max |diff| {c['max_abs_diff']:.2e}"
+        )
+    if report.get("weights_hashing"):
+        h = report["weights_hashing"]
+        print(f"sha256 of the weights: sequential {h['sequential_s']:.2f} s, concurrent {h['concurrent_s']:.2f} s")
+    print("load stages:", {k: round(v, 2) for k, v in report["load_stages_s"].items()})
     if report.get("greedy_agreement"):
         same = sum(r["identical"] for r in report["greedy_agreement"])
         print(f"greedy tokens identical to the fp32 reference: {same}/{len(report['greedy_agreement'])} sentences")
-    if report["speedup"] is None:
-        return _write(args, report)
-    print(
-        f"speed-up: end to end {report['speedup']['end_to_end_p50']:.2f}x, "
-        f"T3 {report['speedup']['t3_tokens_per_s_p50']:.2f}x; "
-        f"fast start-up {setup_s:.2f} s (graphs {engine.graph_capture_seconds:.2f} s)"
-    )
-    return _write(args, report)
+    if report["speedup"]:
+        print(
+            f"speed-up vs reference: end to end {report['speedup']['end_to_end_p50']:.2f}x, "
+            f"T3 {report['speedup']['t3_tokens_per_s_p50']:.2f}x"
+        )
 
 
 def _write(args: argparse.Namespace, report: dict[str, Any]) -> int:

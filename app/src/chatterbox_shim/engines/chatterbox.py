@@ -30,8 +30,9 @@ from .. import blackwell
 from ..audio import InvalidAudioError
 from ..contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT, TEMPERATURE_DEFAULT
 from ..voices import Voice
+from . import s3gen_graphs
 from .base import Engine, EngineOutput, SynthesisParams, TokenCap
-from .fast_t3 import DecodeResult, FastT3Decoder, Sampling, prompt_embeds
+from .fast_t3 import DEFAULT_VARIANT, DecodeResult, FastT3Decoder, Sampling, prompt_embeds
 from .t3_reference import ReferenceRun, relative_error, run_reference
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,10 @@ DecodeDtype = Literal["float32", "bfloat16"]
 CHECK_STEPS = 24
 CHECK_TEXT = "Hello, this is the failover voice checking its decoder."
 MAX_RELATIVE_ERROR = {"float32": 1e-4, "bfloat16": 5e-2}
+# S3Gen start-up check: the waveform from graph-replayed estimator steps against the eager one, from
+# the same tokens and seed (replays run the same kernels on the same shapes: measured 0).
+S3GEN_CHECK_TOKENS = 40
+S3GEN_MAX_ABS_ERROR = 1e-4
 
 
 def resolve_device(setting: str) -> str:
@@ -82,6 +87,8 @@ class ChatterboxEngine(Engine):
         decode_path: DecodePath = "auto",
         decode_dtype: DecodeDtype = "float32",
         fast_max_prompt_tokens: int = 384,
+        fast_variant: str = DEFAULT_VARIANT,
+        s3gen_graphs: bool = True,
     ) -> None:
         super().__init__()
         self._weights_dir = weights_dir
@@ -102,6 +109,11 @@ class ChatterboxEngine(Engine):
         self.fast: FastT3Decoder | None = None
         self.fast_check_error: float | None = None
         self.graph_capture_seconds = 0.0
+        self.fast_variant = fast_variant
+        self.s3gen_graphs_requested = s3gen_graphs
+        self.s3gen_graphs: s3gen_graphs.GraphedEstimator | None = None
+        self.s3gen_check_error: float | None = None
+        self.load_stage_seconds: dict[str, float] = {}
 
     @property
     def voices(self) -> frozenset[str]:
@@ -127,8 +139,48 @@ class ChatterboxEngine(Engine):
             self._conds[name] = self._model.conds
             self.voice_prepare_seconds[name] = time.perf_counter() - voice_started
             log.info("voice prepared", extra={"voice": name, "seconds": round(self.voice_prepare_seconds[name], 3)})
+        voiced = time.perf_counter()
         self._set_up_decoder()
+        decoder = time.perf_counter()
+        self._set_up_s3gen()
         self.load_seconds = time.perf_counter() - started
+        self.load_stage_seconds = {
+            "model": loaded - started,
+            "voices": voiced - loaded,
+            "t3_decoder": decoder - voiced,
+            "s3gen_graphs": time.perf_counter() - decoder,
+        }
+
+    def _set_up_s3gen(self) -> None:
+        """Graph-replayed CFM estimator steps (CUDA only), kept only if the start-up check passes."""
+        if not (self.s3gen_graphs_requested and self.device.startswith("cuda")):
+            return
+        model = self.model
+        tokens = torch.arange(S3GEN_CHECK_TOKENS, device=self.device) * 97 % SPEECH_VOCAB_LIMIT
+        ref = self._conds[sorted(self._conds)[0]].gen
+        rng = torch.random.get_rng_state(), torch.cuda.get_rng_state()
+        try:
+            torch.manual_seed(0)
+            eager, _ = model.s3gen.inference(speech_tokens=tokens, ref_dict=ref)
+            wrapper = s3gen_graphs.install(model.s3gen)
+            if wrapper is None:
+                return
+            torch.manual_seed(0)
+            graphed, _ = model.s3gen.inference(speech_tokens=tokens, ref_dict=ref)
+        finally:
+            torch.random.set_rng_state(rng[0])
+            torch.cuda.set_rng_state(rng[1])
+        same_shape = graphed.shape == eager.shape
+        self.s3gen_check_error = float((graphed - eager).abs().max()) if same_shape else float("inf")
+        if not wrapper.enabled or wrapper.replays == 0 or self.s3gen_check_error > S3GEN_MAX_ABS_ERROR:
+            log.error(
+                "S3Gen graph replay disagrees with the eager path (or did not capture): eager S3Gen",
+                extra={"max_abs_error": self.s3gen_check_error, "replays": wrapper.replays},
+            )
+            s3gen_graphs.uninstall(model.s3gen)
+            return
+        self.s3gen_graphs = wrapper
+        log.info("S3Gen graph replay checked", extra={"max_abs_error": self.s3gen_check_error})
 
     def _set_up_decoder(self) -> None:
         wanted = self.decode_path_requested
@@ -142,6 +194,7 @@ class ChatterboxEngine(Engine):
             max_prompt_tokens=self.fast_max_prompt_tokens,
             max_new_tokens=self.token_cap.ceiling,
             dtype=dtype,
+            variant=self.fast_variant,
         )
         steps = min(CHECK_STEPS, self.token_cap.ceiling)
         errors = self.check_fast_path(CHECK_TEXT, sorted(self._conds)[0], steps)

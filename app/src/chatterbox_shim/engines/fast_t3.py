@@ -32,6 +32,11 @@ log = logging.getLogger(__name__)
 
 CHUNK_STEPS = 16  # steps replayed between two reads of the end-of-speech flag
 MIN_BUCKET = 256  # shortest attention span a graph is captured for
+# Layer arithmetic: "fused" (fused QKV and gate/up GEMVs, one-pass rotary, one cache write, residual
+# adds inside the GEMMs, torch's rms_norm), "v1" (issue 6's op-for-op transformers layer), and two
+# measured alternatives: "fused_eagernorm" (transformers' RMSNorm ops), "fused_sdpa" (SDPA).
+VARIANTS = ("fused", "v1", "fused_eagernorm", "fused_sdpa")
+DEFAULT_VARIANT = "fused"
 
 
 @dataclass(frozen=True)
@@ -51,8 +56,40 @@ class DecodeResult:
     seconds: float
 
 
+def _fuse_rows(linears: list[Any], dtype: torch.dtype) -> torch.Tensor:
+    """One (sum of rows, cols) matrix holding the weights of `linears` back to back.
+
+    In the model's own dtype the modules' weights become row views into the fused tensor (the old
+    tensors are freed), so the reference path reads the very same numbers and no second copy
+    exists. Already fused (a second decoder on the same model): the fused tensor is found again.
+    In another dtype (bf16) it is a fused cast copy, as the unfused path made per matrix."""
+    weights = [m.weight.detach() for m in linears]
+    rows = sum(w.shape[0] for w in weights)
+    cols = weights[0].shape[1]
+    if weights[0].dtype != dtype:
+        return torch.cat([w.to(dtype) for w in weights])
+    first = weights[0]
+    storage = first.untyped_storage().data_ptr()
+    offset, contiguous = first.storage_offset(), True
+    for w in weights:
+        same = w.untyped_storage().data_ptr() == storage and w.is_contiguous() and w.storage_offset() == offset
+        contiguous = contiguous and same
+        offset += w.numel()
+    if contiguous and first.untyped_storage().nbytes() >= (first.storage_offset() + rows * cols) * first.element_size():
+        return first.as_strided((rows, cols), (cols, 1), first.storage_offset())
+    fused = torch.cat(weights)
+    start = 0
+    for module, w in zip(linears, weights, strict=True):
+        module.weight.data = fused[start : start + w.shape[0]]
+        start += w.shape[0]
+    return fused
+
+
 class _Weights:
-    """The T3 transformer's tensors in the decode dtype (the model's own tensors for fp32)."""
+    """The T3 transformer's tensors in the decode dtype (the model's own tensors for fp32).
+
+    q/k/v and gate/up are fused row-wise (one GEMV each instead of three and two); the separate
+    matrices are views of the fused ones."""
 
     def __init__(self, t3: Any, dtype: torch.dtype) -> None:
         def cast(t: torch.Tensor) -> torch.Tensor:
@@ -62,27 +99,48 @@ class _Weights:
         self.layers = []
         for layer in tfmr.layers:
             attn, mlp = layer.self_attn, layer.mlp
+            qkv = _fuse_rows([attn.q_proj, attn.k_proj, attn.v_proj], dtype)
+            gate_up = _fuse_rows([mlp.gate_proj, mlp.up_proj], dtype)
+            q_rows, kv_rows = attn.q_proj.weight.shape[0], attn.k_proj.weight.shape[0]
+            inter = mlp.gate_proj.weight.shape[0]
+            o, down = cast(attn.o_proj.weight), cast(mlp.down_proj.weight)
             self.layers.append(
                 {
                     "ln1": layer.input_layernorm.weight.detach(),
                     "ln1_eps": layer.input_layernorm.variance_epsilon,
-                    "q": cast(attn.q_proj.weight),
-                    "k": cast(attn.k_proj.weight),
-                    "v": cast(attn.v_proj.weight),
-                    "o": cast(attn.o_proj.weight),
+                    "qkv": qkv,
+                    "q": qkv[:q_rows],
+                    "k": qkv[q_rows : q_rows + kv_rows],
+                    "v": qkv[q_rows + kv_rows :],
+                    "o": o,
+                    "o_t": o.t(),
                     "ln2": layer.post_attention_layernorm.weight.detach(),
                     "ln2_eps": layer.post_attention_layernorm.variance_epsilon,
-                    "gate": cast(mlp.gate_proj.weight),
-                    "up": cast(mlp.up_proj.weight),
-                    "down": cast(mlp.down_proj.weight),
+                    "gate_up": gate_up,
+                    "gate": gate_up[:inter],
+                    "up": gate_up[inter:],
+                    "down": down,
+                    "down_t": down.t(),
                 }
             )
+        self.intermediate = inter
         self.norm = tfmr.norm.weight.detach()
         self.norm_eps = tfmr.norm.variance_epsilon
         self.head_w = cast(t3.speech_head.weight)
         self.head_b = None if t3.speech_head.bias is None else cast(t3.speech_head.bias)
         self.speech_emb = cast(t3.speech_emb.weight)
         self.speech_pos = cast(t3.speech_pos_emb.emb.weight)
+
+    def nbytes(self) -> int:
+        """Bytes of weights one decode step reads (every layer matrix, norms, the head)."""
+        total = 0
+        for lw in self.layers:
+            for key in ("ln1", "qkv", "o", "ln2", "gate_up", "down"):
+                total += lw[key].numel() * lw[key].element_size()
+        total += self.norm.numel() * self.norm.element_size() + self.head_w.numel() * self.head_w.element_size()
+        if self.head_b is not None:
+            total += self.head_b.numel() * self.head_b.element_size()
+        return total
 
 
 def _rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
@@ -111,7 +169,10 @@ class FastT3Decoder:
         max_new_tokens: int,
         dtype: torch.dtype = torch.float32,
         use_graphs: bool | None = None,
+        variant: str = DEFAULT_VARIANT,
     ) -> None:
+        if variant not in VARIANTS:
+            raise ValueError(f"unknown fast decode variant {variant!r} (one of {', '.join(VARIANTS)})")
         self.t3 = t3
         self.device = t3.speech_head.weight.device
         self.dtype = dtype
@@ -126,16 +187,22 @@ class FastT3Decoder:
         self.max_len = max_prompt_tokens + max_new_tokens + 1
         self.vocab = t3.speech_head.weight.shape[0]
         self.w = _Weights(t3, dtype)
+        # The fused layer needs as many key/value heads as query heads (T3's Llama has 16 and 16).
+        self.variant = variant if self.kv_heads == self.heads or variant == "v1" else "v1"
         dev = self.device
         positions = torch.arange(self.max_len, device=dev)[None]
         probe = torch.zeros(1, device=dev, dtype=torch.float32)
         cos, sin = t3.tfmr.rotary_emb(probe, positions)
         self.cos_table = cos[0].to(dtype)  # (max_len, head_dim)
         self.sin_table = sin[0].to(dtype)
+        self.rope_table, self.rope_index = self._rope_tables()
         layers = len(self.w.layers)
-        shape = (layers, 2, self.kv_heads, self.max_len, self.head_dim)
-        self.cache_k = torch.zeros(shape, device=dev, dtype=dtype)
-        self.cache_v = torch.zeros(shape, device=dev, dtype=dtype)
+        # One buffer: [layer, key/value, CFG pair, head, position, dim]; one index_copy_ per layer
+        # writes a step's keys and values. cache_k / cache_v are views (the unfused variant).
+        shape = (layers, 2, 2, self.kv_heads, self.max_len, self.head_dim)
+        self.cache_kv = torch.zeros(shape, device=dev, dtype=dtype)
+        self.cache_k = self.cache_kv[:, 0]
+        self.cache_v = self.cache_kv[:, 1]
         self.span = torch.arange(self.max_len, device=dev)
         # Per-request state, updated in place so captured graphs see it.
         self.logits = torch.zeros(2, self.vocab, device=dev, dtype=torch.float32)
@@ -169,8 +236,80 @@ class FastT3Decoder:
         sizes.append(self.max_len)
         return sizes
 
+    def _rope_tables(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Rotary embedding as one gather, one multiply and one add for q, k and v together.
+
+        transformers computes q*cos + rotate_half(q)*sin with rotate_half(q) = cat(-q2, q1). The
+        gather `index` makes [q, cat(q2, q1)] (2*head_dim wide); the table holds [cos, sign*sin]
+        with sign = -1 on the first half, so each product is the same product with its sign moved
+        (exact) and the add is the same add: bit for bit transformers' result. The query rows are
+        also scaled by head_dim**-0.5, a power of two for T3 (exact), which takes the scaling
+        multiply out of attention; value rows are [1, 0] (v*1 + x*0 == v)."""
+        half = self.head_dim // 2
+        dev = self.device
+        ar = torch.arange(self.head_dim, device=dev)
+        index = torch.cat([ar, ar[half:], ar[:half]])
+        sign = torch.ones(self.head_dim, device=dev, dtype=self.sin_table.dtype)
+        sign[:half] = -1
+        cos, sin = self.cos_table, self.sin_table * sign
+        scale = self.scaling if math.log2(self.scaling).is_integer() else 1.0
+        self.q_prescaled = scale != 1.0
+        q = torch.cat([cos, sin], dim=-1) * scale
+        k = torch.cat([cos, sin], dim=-1)
+        v = torch.cat([torch.ones_like(cos), torch.zeros_like(sin)], dim=-1)
+        table = torch.stack([q, k, v], dim=1)[:, :, None, :]  # (max_len, 3, 1, 2*head_dim)
+        return table.contiguous(), index
+
     def _layers(self, x: torch.Tensor, positions: torch.Tensor, span: int, mask: torch.Tensor) -> torch.Tensor:
-        """x (2, L, D) at rotary positions (L,), attending to cache slots [0, span) under mask."""
+        if self.variant == "v1":
+            return self._layers_v1(x, positions, span, mask)
+        return self._layers_fused(x, positions, span, mask)
+
+    def _norm(self, x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
+        if self.variant == "fused_eagernorm":
+            return _rms_norm(x, weight, eps)
+        return F.rms_norm(x, (x.shape[-1],), weight, eps)
+
+    def _layers_fused(self, x: torch.Tensor, positions: torch.Tensor, span: int, mask: torch.Tensor) -> torch.Tensor:
+        """x (2, L, D), contiguous and owned by the caller: updated in place (residual adds fused
+        into the o/down GEMMs as addmm_). Per layer: norm, QKV GEMV, rotary (3 kernels for q, k,
+        v), one cache write, attention, o GEMV, norm, gate/up GEMV, silu, mul, down GEMV."""
+        batch, length, hidden = x.shape
+        heads, dim = self.heads, self.head_dim
+        flat = x.view(batch * length, hidden)
+        rope = self.rope_table.index_select(0, positions)  # (L, 3, 1, 2*dim)
+        inter = self.w.intermediate
+        for index, lw in enumerate(self.w.layers):
+            h = self._norm(x, lw["ln1"], lw["ln1_eps"])
+            qkv = F.linear(h, lw["qkv"]).view(batch, length, 3, heads, dim)
+            both = qkv.index_select(-1, self.rope_index) * rope  # (B, L, 3, H, 2*dim)
+            qkv = both[..., :dim] + both[..., dim:]
+            self.cache_kv[index].index_copy_(3, positions, qkv[:, :, 1:].permute(2, 0, 3, 1, 4))
+            q = qkv[:, :, 0].transpose(1, 2)  # (B, H, L, dim)
+            keys = self.cache_kv[index, 0, :, :, :span]
+            values = self.cache_kv[index, 1, :, :, :span]
+            if self.variant == "fused_sdpa":
+                attn = F.scaled_dot_product_attention(
+                    q, keys, values, attn_mask=mask, scale=1.0 if self.q_prescaled else self.scaling
+                )
+            else:
+                scores = torch.matmul(q, keys.transpose(2, 3))
+                if not self.q_prescaled:
+                    scores = scores * self.scaling
+                scores = scores + mask
+                probs = F.softmax(scores, dim=-1, dtype=torch.float32).to(q.dtype)
+                attn = torch.matmul(probs, values)
+            attn = attn.transpose(1, 2).reshape(batch * length, heads * dim)
+            flat.addmm_(attn, lw["o_t"])
+            h = self._norm(x, lw["ln2"], lw["ln2_eps"])
+            gate_up = F.linear(h, lw["gate_up"])
+            act = F.silu(gate_up[..., :inter]) * gate_up[..., inter:]
+            flat.addmm_(act.view(batch * length, inter), lw["down_t"])
+        return x
+
+    def _layers_v1(self, x: torch.Tensor, positions: torch.Tensor, span: int, mask: torch.Tensor) -> torch.Tensor:
+        """The issue-6 layer, kept for comparison: x (2, L, D) at rotary positions (L,), attending to
+        cache slots [0, span) under mask."""
         batch, length, _ = x.shape
         cos = self.cos_table.index_select(0, positions)[None, None]
         sin = self.sin_table.index_select(0, positions)[None, None]
@@ -234,7 +373,7 @@ class FastT3Decoder:
         self.seen.index_fill_(0, token, True)
         self.done.logical_or_(token == self.stop_token)
         embed = self.w.speech_emb.index_select(0, token) + self.w.speech_pos.index_select(0, self.step + 1)
-        x = embed[None].expand(2, 1, self.hidden)
+        x = embed[None].expand(2, 1, self.hidden).contiguous()
         position = self.prompt_len + self.step
         x = self._layers(x, position, span, self._mask(position, span))
         self.logits.copy_(self._head(x[:, -1]))
@@ -251,7 +390,9 @@ class FastT3Decoder:
             room = self.max_len - self.max_new_tokens
             raise ValueError(f"prompt of {length} tokens exceeds the static cache ({room})")
         positions = torch.arange(length, device=self.device)
-        x = self._layers(embeds.to(self.dtype), positions, length, self._mask(positions, length))
+        x = self._layers(
+            embeds.to(self.dtype, copy=True).contiguous(), positions, length, self._mask(positions, length)
+        )
         self.logits.copy_(self._head(x[:, -1]))
         self.prompt_len.fill_(length)
 
