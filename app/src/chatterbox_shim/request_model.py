@@ -63,6 +63,7 @@ def speakable_pattern() -> str:
                 ranges[-1] = (ranges[-1][0], point)
             else:
                 ranges.append((point, point))
+
     # Literal characters, not escapes: schema tools read the pattern as ECMA-262, Python reads it as re.
     def literal(point: int) -> str:
         char = chr(point)
