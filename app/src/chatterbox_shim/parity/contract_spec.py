@@ -370,11 +370,6 @@ def check(record: dict[str, Any], url: str, token: str, *, timeout: float = 120.
     return found
 
 
-def same_contract(a: dict[str, Any], b: dict[str, Any]) -> bool:
-    """Whether two records describe the same answers (where and when they were taken aside)."""
-    return all(a.get(key) == b.get(key) for key in ("audio", *CASES))
-
-
 def differences_as_json(found: list[Difference]) -> list[dict[str, str]]:
     return [asdict(d) for d in found]
 
