@@ -1,5 +1,10 @@
-"""The drift canary end to end on the lab: Panda's baseline and contract captured over HTTP, the
-canary playbook's clean verdict, check mode writing nothing, and a slowed-down shim caught as drift."""
+"""The drift canary end to end on the lab: Panda's contract captured over HTTP, the canary
+playbook's clean verdict, check mode writing nothing, and a slowed-down shim caught as drift.
+
+The lab's Panda is an independent stand-in (lab/panda_tts) whose signal is not the lab engine's,
+so speaker identity against it would be drift by design. The voice baseline the canary compares
+with is therefore captured from Titan's own first answers: the lab proves the canary's plumbing
+(bench, identity, verdict, drift), not a voice match, which needs Panda's real voice."""
 
 from __future__ import annotations
 
@@ -40,7 +45,7 @@ def canary_lab(lab: Lab) -> Lab:
     built = lab.playbook("lab/parity-tools.yml", timeout=1800)
     assert built.rc == 0, built.output[-4000:]
     token = str(LAB_ROOT / "token")
-    captured = parity("baseline", "--url", PANDA_URL, "--out", str(LAB_ROOT / "baselines"), "--token-file", token)
+    captured = parity("baseline", "--url", TITAN_URL, "--out", str(LAB_ROOT / "baselines"), "--token-file", token)
     assert captured.returncode == 0, captured.stderr
     (folder,) = (LAB_ROOT / "baselines").iterdir()
     baseline = CANARY / "baseline"
