@@ -65,6 +65,28 @@ def stop_shim_once_flipped(env_file: str, after_s: float = 0.0) -> tuple[threadi
     return watcher, stopped
 
 
+def end_drill_once_flipped(
+    lab: Lab, line: str, env_file: str, after_s: float, *extra: str
+) -> tuple[threading.Thread, list[PlaybookRun]]:
+    """In the background: `after_s` seconds into the drill's window (counted from the line's env file
+    first pointing at Titan), end it with the operator's account (drill-end.yml, heard=yes and
+    `extra`). Join the thread after the drill; the list holds drill-end's run."""
+    results: list[PlaybookRun] = []
+
+    def end() -> None:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            if TITAN_URL in on_panda(f"grep ^CHATTERBOX_URL= {env_file}", check=False):
+                time.sleep(after_s)
+                results.append(lab.playbook("drill-end.yml", "-e", f"line={line}", "-e", "heard=yes", *extra))
+                return
+            time.sleep(0.2)
+
+    thread = threading.Thread(target=end, daemon=True)
+    thread.start()
+    return thread, results
+
+
 @dataclass
 class PlaybookRun:
     rc: int

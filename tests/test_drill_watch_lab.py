@@ -9,10 +9,19 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 import time
 
-from .conftest import ENV_FILE, PANDA_TTS, PANDA_URL, STATE_DIR, TITAN_URL, Lab, on_panda, stop_shim_once_flipped
+from .conftest import (
+    ENV_FILE,
+    PANDA_TTS,
+    PANDA_URL,
+    STATE_DIR,
+    TITAN_URL,
+    Lab,
+    end_drill_once_flipped,
+    on_panda,
+    stop_shim_once_flipped,
+)
 
 TWO_LINES = ("-e", "@ansible/lab/two-lines.yml")
 SECOND_ENV = "/etc/annie/phone-second.env"
@@ -82,13 +91,11 @@ def test_a_drill_without_the_operators_account_is_unconfirmed_then_clean_with_it
     assert verdict["reasons"] == []
     assert verdict["operator_account"] is None
 
-    ender = threading.Thread(
-        target=lambda: (time.sleep(40), normal.playbook("drill-end.yml", "-e", "line=second", "-e", "heard=yes")),
-        daemon=True,
-    )
-    ender.start()
+    ender, ended = end_drill_once_flipped(normal, "second", SECOND_ENV, 30)
     run = normal.playbook(*args, "-e", "window_minutes=3", timeout=600)
     ender.join(60)
+    assert ended, "drill-end never ran"
+    assert ended[0].rc == 0, ended[0].output[-2000:]
     assert run.rc == 0, run.output[-4000:]
     (verdict,) = verdicts("clean")
     assert verdict["verdict"] == "titan_chatterbox_failover_dry_run_clean"

@@ -10,7 +10,6 @@ quoted CHATTERBOX_URL, 403, other header order, duration style and labels
 from __future__ import annotations
 
 import json
-import threading
 import time
 from collections.abc import Iterator
 
@@ -19,7 +18,7 @@ import pytest
 from chatterbox_shim.parity.contract_spec import compare_case, render_seconds
 from chatterbox_shim.parity.exchange import Exchange
 
-from .conftest import ENV_FILE, PANDA_TTS, STATE_DIR, Lab, on_panda
+from .conftest import ENV_FILE, PANDA_TTS, STATE_DIR, Lab, end_drill_once_flipped, on_panda
 
 CONTRACT = f"{STATE_DIR}/contracts/default.json"
 EXPECTED = {
@@ -84,16 +83,6 @@ def wire_shape(call: dict, record: dict) -> list[tuple[str, str]]:
     return shape
 
 
-def end_drill_with_account(lab: Lab, after_s: float, results: list) -> threading.Thread:
-    def end() -> None:
-        time.sleep(after_s)
-        results.append(lab.playbook("drill-end.yml", "-e", "line=default", "-e", "heard=yes", "-e", "calls=2"))
-
-    thread = threading.Thread(target=end, daemon=True)
-    thread.start()
-    return thread
-
-
 def test_titan_answers_like_each_panda_variant(normal: Lab, variant: str) -> None:
     expected = EXPECTED[variant]
     assert url_value() == expected["value"]
@@ -133,8 +122,7 @@ def test_titan_answers_like_each_panda_variant(normal: Lab, variant: str) -> Non
     assert url_value() == expected["value"]
 
     # The supervised drill against this Panda: clean only with the operator's "yes".
-    results: list = []
-    ender = end_drill_with_account(normal, 25, results)
+    ender, results = end_drill_once_flipped(normal, "default", ENV_FILE, 12, "-e", "calls=2")
     drill = normal.playbook("drill.yml", "-e", "line=default", "-e", "window_minutes=2", "-e", "probe_interval=3")
     ender.join(60)
     assert results, "drill-end never ran"
