@@ -9,6 +9,12 @@ def test_files(host):
         assert installed.mode == 0o644
 
 
+def test_the_manifest_matches_the_installed_kit(host):
+    result = host.run("cd /opt/chatterbox-failover/chatterbox_shim && sha256sum -c ../MANIFEST")
+    assert result.rc == 0, result.stdout + result.stderr
+    assert result.stdout.count(": OK") == 9
+
+
 def test_runs_with_the_standard_library_only(host):
     result = host.run("PYTHONPATH=/opt/chatterbox-failover python3 -m chatterbox_shim.probe --help")
     assert result.rc == 0
