@@ -98,13 +98,15 @@ def test_titan_answers_like_each_panda_variant(normal: Lab, variant: str) -> Non
     assert on_panda_calls[-1]["valid_audio"], on_panda_calls[-1]
 
     normal.stop(PANDA_TTS)
+    calls_before_flip = len(calls())
     run = normal.playbook("failover.yml")
     assert run.rc == 0, run.output[-4000:]
     # Only scheme, host and port moved: the path and the quotes are the line's own.
     assert url_value() == expected["titan_value"]
     assert normal.daemon_url() == expected["titan_value"].strip('"')
     time.sleep(5)
-    on_titan = [c for c in calls() if c["url"] == expected["titan_value"].strip('"')]
+    # Only this flip's calls: earlier tests sent calls to the same Titan URL (some on purpose to a dead shim).
+    on_titan = [c for c in calls()[calls_before_flip:] if c["url"] == expected["titan_value"].strip('"')]
     assert on_titan
     assert all(c["valid_audio"] for c in on_titan), on_titan[-1]
     panda_call, titan_call = on_panda_calls[-1], on_titan[-1]
@@ -121,6 +123,8 @@ def test_titan_answers_like_each_panda_variant(normal: Lab, variant: str) -> Non
     assert normal.env_sha256() == before
     assert url_value() == expected["value"]
 
+    if variant == "a":
+        return  # the drill against variant a is test_drill_watch_lab's (line "second"): one drill a variant
     # The supervised drill against this Panda: clean only with the operator's "yes".
     ender, results = end_drill_once_flipped(normal, "default", ENV_FILE, 12, "-e", "calls=2")
     drill = normal.playbook("drill.yml", "-e", "line=default", "-e", "window_minutes=2", "-e", "probe_interval=3")
