@@ -43,6 +43,8 @@ def engine(test_bundle: Path, test_voices: Path) -> ChatterboxEngine:
         device=DEVICE,
         token_cap=TokenCap(ceiling=BUDGET),
         decode_path="fast",
+        # CPU: a smaller static cache keeps the too-long-prompt case short (conditioning is 34 tokens).
+        fast_max_prompt_tokens=384 if CUDA else 128,
     )
     eng.load()
     assert eng.decode_path == "fast", f"start-up check refused the fast path: {eng.fast_check_error}"
@@ -160,3 +162,31 @@ def test_s3gen_graph_replay_matches_eager(engine: ChatterboxEngine) -> None:
         engine.s3gen_graphs = engine.model.s3gen.flow.decoder.estimator
     assert graphed.wav.shape == eager.wav.shape
     assert float(np.max(np.abs(graphed.wav - eager.wav))) <= 1e-4
+
+
+def test_a_failing_fast_path_set_up_serves_the_reference_loop(
+    engine: ChatterboxEngine, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An exception in the fast path's set-up (an OOM, an op GB10 lacks) must not fail the service."""
+    from chatterbox_shim.engines import chatterbox as module
+
+    def out_of_memory(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("CUDA out of memory (injected)")
+
+    served, served_path = engine.fast, engine.decode_path
+    monkeypatch.setattr(module, "FastT3Decoder", out_of_memory)
+    try:
+        engine.decode_path = "reference"
+        with caplog.at_level("ERROR"):
+            engine._set_up_decoder_or_fall_back()
+        assert engine.fast is None
+        assert engine.decode_path == "reference"
+        facts = engine.describe()
+        assert facts["decode_path"] == "reference"
+        assert facts["fast_path_error"] == "RuntimeError: CUDA out of memory (injected)"
+        assert "fast decode path set-up failed: serving the reference path" in caplog.text
+        out = engine.synthesize(SynthesisParams(SENTENCES[0], VOICE, 0.5, 0.5, 0.8, seed=1), max_new_tokens=4)
+        assert out.speech_tokens is not None
+        assert 0 < out.speech_tokens <= 4
+    finally:
+        engine.fast, engine.decode_path, engine.fast_setup_error = served, served_path, None

@@ -106,6 +106,9 @@ class ChatterboxEngine(Engine):
         self.decode_dtype = decode_dtype
         self.fast_max_prompt_tokens = fast_max_prompt_tokens
         self.decode_path: Literal["reference", "fast"] = "reference"
+        # Why the fast path (or S3Gen's graphs) fell back to the reference code at start-up, if it did.
+        self.fast_setup_error: str | None = None
+        self.s3gen_setup_error: str | None = None
         self.fast: FastT3Decoder | None = None
         self.fast_check_error: float | None = None
         self.graph_capture_seconds = 0.0
@@ -140,9 +143,9 @@ class ChatterboxEngine(Engine):
             self.voice_prepare_seconds[name] = time.perf_counter() - voice_started
             log.info("voice prepared", extra={"voice": name, "seconds": round(self.voice_prepare_seconds[name], 3)})
         voiced = time.perf_counter()
-        self._set_up_decoder()
+        self._set_up_decoder_or_fall_back()
         decoder = time.perf_counter()
-        self._set_up_s3gen()
+        self._set_up_s3gen_or_fall_back()
         self.load_seconds = time.perf_counter() - started
         self.load_stage_seconds = {
             "model": loaded - started,
@@ -150,6 +153,35 @@ class ChatterboxEngine(Engine):
             "t3_decoder": decoder - voiced,
             "s3gen_graphs": time.perf_counter() - decoder,
         }
+
+    def _set_up_decoder_or_fall_back(self) -> None:
+        """Any failure in the fast path's set-up, check or capture (OOM, an op GB10 lacks) serves
+        0.1.7's reference loop instead of failing the service: the fast path is an optimisation."""
+        try:
+            self._set_up_decoder()
+        except Exception as error:  # every failure here has the same safe answer
+            self.fast, self.decode_path = None, "reference"
+            self.fast_setup_error = f"{type(error).__name__}: {error}"[:300]
+            self._release_cuda_memory()
+            log.error(
+                "fast decode path set-up failed: serving the reference path",
+                extra={"error": self.fast_setup_error},
+                exc_info=True,
+            )
+
+    def _set_up_s3gen_or_fall_back(self) -> None:
+        try:
+            self._set_up_s3gen()
+        except Exception as error:  # eager S3Gen is always correct
+            s3gen_graphs.uninstall(self.model.s3gen)
+            self.s3gen_graphs = None
+            self.s3gen_setup_error = f"{type(error).__name__}: {error}"[:300]
+            self._release_cuda_memory()
+            log.error("S3Gen graph set-up failed: eager S3Gen", extra={"error": self.s3gen_setup_error}, exc_info=True)
+
+    def _release_cuda_memory(self) -> None:
+        if self.device.startswith("cuda"):
+            torch.cuda.empty_cache()
 
     def _set_up_s3gen(self) -> None:
         """Graph-replayed CFM estimator steps (CUDA only), kept only if the start-up check passes."""
@@ -397,6 +429,10 @@ class ChatterboxEngine(Engine):
             "device": self.device.split(":")[0],
             "decode_path": self.decode_path,
         }
+        if self.fast_setup_error is not None:
+            facts["fast_path_error"] = self.fast_setup_error
+        if self.s3gen_setup_error is not None:
+            facts["s3gen_graphs_error"] = self.s3gen_setup_error
         if self.patch_decision is not None:
             facts["blackwell_patches"] = self.patch_decision.enabled
         return facts
