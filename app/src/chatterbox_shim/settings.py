@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -10,6 +11,16 @@ from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_vali
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .contract import DEFAULT_VOICE
+
+
+@dataclass(frozen=True)
+class HeadLimits:
+    """What a request's head may take: seconds to arrive, header lines, and their bytes."""
+
+    timeout_seconds: float = 10.0
+    max_header_count: int = 100
+    max_header_bytes: int = 16 * 1024
+
 
 ENV_PREFIX = "SHIM_"
 TOKEN_ENV = "CHATTERBOX_TOKEN"
@@ -47,6 +58,12 @@ class Settings(BaseSettings):
     # Seconds a caller has to send a request's head, then its body; a stalled caller is cut off.
     head_timeout_seconds: float = Field(10.0, gt=0.0, le=300.0)
     body_timeout_seconds: float = Field(10.0, gt=0.0, le=300.0)
+    # Past either limit a request is answered 431 and its connection closed (uvicorn sets none).
+    max_header_count: int = Field(100, ge=16, le=10_000)
+    max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
+
+    def head_limits(self) -> HeadLimits:
+        return HeadLimits(self.head_timeout_seconds, self.max_header_count, self.max_header_bytes)
 
     # Speech-token cap: tokens = 25/s x (base + chars / chars_per_second), never above the ceiling.
     max_speech_tokens: int = Field(1000, ge=1, le=1000)

@@ -27,7 +27,7 @@ from .. import contract as c
 from ..bench_stats import summary
 from ..gpu_memory import PER_PROCESS, DriverMemorySampler, driver_facts
 from ..parity.exchange import ExchangeError, post_tts, read_token, write_wav
-from ..settings import Settings
+from ..settings import HeadLimits, Settings
 
 
 @dataclass
@@ -69,12 +69,12 @@ def _gpu_facts() -> dict[str, Any]:
     return facts
 
 
-def _serve(app: Any, head_timeout_seconds: float) -> tuple[Any, int, threading.Thread]:
+def _serve(app: Any, limits: HeadLimits) -> tuple[Any, int, threading.Thread]:
     import uvicorn
 
     from ..http_server import uvicorn_options
 
-    options = uvicorn_options(head_timeout_seconds)
+    options = uvicorn_options(limits)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -188,7 +188,7 @@ def bench_local(args: argparse.Namespace, sentences: list[str]) -> int:
     service = ShimService(settings, SecretStr(token), engine)
     from ..http_app import create_app
 
-    server, port, thread = _serve(create_app(service), settings.head_timeout_seconds)
+    server, port, thread = _serve(create_app(service), settings.head_limits())
     url = f"http://127.0.0.1:{port}"
     with httpx.Client(timeout=600) as client:
         while client.get(url + c.READY_PATH).status_code != 200:

@@ -47,7 +47,7 @@ def main() -> int:
             "sample_rate": shape.sample_rate,
         },
     )
-    run(create_app(service), settings.host, settings.port, settings.head_timeout_seconds)
+    run(create_app(service), settings.host, settings.port, settings.head_limits())
     return 0
 
 
