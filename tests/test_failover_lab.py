@@ -82,6 +82,9 @@ def test_token_mismatch_refuses_on_401(normal: Lab):
         run = normal.playbook("failover.yml", "-e", "chatterbox_token=not-the-daemons-token")
         assert run.rc != 0
         assert "401 (token rejected)" in run.output
+        # Refused before the flip: nothing is claimed restored that was never touched.
+        assert "its env file was never changed" in run.output
+        assert "restored byte for byte" not in run.output
         assert normal.env_sha256() == before
         assert normal.daemon_url() == PANDA_URL
     finally:
