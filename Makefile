@@ -44,7 +44,8 @@ lint: venv ## ruff, yamllint, ansible-lint (production profile)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint
 
 .PHONY: test
-test: lint test-app test-molecule test-lab ## Every test suite (lint included)
+test: ## Every test suite (lint included), each one timed
+	bash scripts/timed.sh lint test-app test-molecule test-lab
 
 .PHONY: system-deps
 system-deps: ## espeak-ng, sox, python3-venv (as root on Debian/Ubuntu; a no-op when present)
@@ -58,13 +59,14 @@ docker: ## Make sure a Docker engine answers (installs docker.io as root on Debi
 .PHONY: test-molecule
 test-molecule: system-deps venv docker test-bundle ## Every role's molecule scenario (docker driver, testinfra)
 	set -e; for role in $(ROLES_WITH_MOLECULE); do \
-	  echo "== molecule: $$role"; \
+	  echo "== molecule: $$role"; started=$$(date +%s); \
 	  (cd roles/$$role && PATH=$(abspath $(BIN)):$$PATH molecule test); \
+	  echo "== molecule: $$role passed in $$(($$(date +%s) - started)) s"; \
 	done
 
 .PHONY: test-lab
 test-lab: system-deps venv docker test-bundle ## Failover faults end to end on the local lab
-	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q -ra tests
+	PATH=$(abspath $(BIN)):$$PATH $(BIN)/pytest -q -ra --durations=15 tests
 
 .PHONY: demo
 demo: system-deps venv docker test-voices ## The whole failover on a local lab: standby, outage, failover, rollback
