@@ -22,7 +22,7 @@ ROLES_WITH_MOLECULE := $(patsubst roles/%/molecule/default/molecule.yml,%,$(wild
 help: ## List the targets
 	@grep -hE '^[a-z][a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-16s %s\n", $$1, $$2}'
 
-$(BIN)/.installed: app/pyproject.toml images/requirements.lock images/requirements-nodeps.lock requirements-dev.txt app/src/chatterbox_shim/pins.json
+$(BIN)/.installed: app/pyproject.toml images/requirements.lock images/requirements-nodeps.lock requirements-dev.txt requirements-controller.txt app/src/chatterbox_shim/pins.json
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	# torch first, then chatterbox without its torch==2.6 pin, then the locked rest.
@@ -35,6 +35,16 @@ $(BIN)/.installed: app/pyproject.toml images/requirements.lock images/requiremen
 
 .PHONY: venv
 venv: $(BIN)/.installed ## Create the Python environment (pinned torch, chatterbox, tools)
+
+CONTROLLER := .venv-controller
+$(CONTROLLER)/.installed: requirements-controller.txt
+	$(PYTHON) -m venv $(CONTROLLER)
+	$(CONTROLLER)/bin/pip install -q -r requirements-controller.txt
+	touch $@
+
+.PHONY: controller
+controller: $(CONTROLLER)/.installed ## The operator's controller: Ansible only, in .venv-controller (no torch, no molecule)
+	@echo "controller ready: export PATH=$(abspath $(CONTROLLER))/bin:\$$PATH"
 
 .PHONY: lint
 lint: venv ## ruff, yamllint, ansible-lint (production profile)

@@ -40,7 +40,10 @@ up() {
   fi
   install -m 0400 -o 10001 -g 10001 "$LAB_ROOT/token" "$LAB_ROOT/panda-tts-token"
   start_host chatterbox-lab-panda
-  start_host chatterbox-lab-titan -v /var/run/docker.sock:/var/run/docker.sock -v "$LAB_ROOT/titan:$LAB_ROOT/titan"
+  # Titan drives the host's engine; like the real Titan it has the docker CLI too (the shim role
+  # reads a failed shim's log with it).
+  start_host chatterbox-lab-titan -v /var/run/docker.sock:/var/run/docker.sock -v "$LAB_ROOT/titan:$LAB_ROOT/titan" \
+    -v "$(command -v docker):/usr/local/bin/docker:ro"
   docker exec chatterbox-lab-titan mkdir -p /etc/ansible/facts.d
   log "setting up the lab hosts"
   ansible-playbook -i inventory/lab ansible/lab/setup.yml

@@ -6,6 +6,7 @@ the env file byte for byte, the running daemon's own environment, and the audit 
 
 from __future__ import annotations
 
+import json
 import time
 
 from .conftest import (
@@ -139,3 +140,22 @@ def test_rollback_to_a_dead_panda_needs_force(normal: Lab):
     assert normal.env_sha256() == original
     assert normal.daemon_url() == PANDA_URL
     assert normal.audit()[-1]["forced"] is True
+
+
+def test_a_standby_that_failed_at_start_up_refuses_at_once_naming_the_cause(normal: Lab):
+    """A shim whose warm-up fails (here: a 0 dBFS floor calls every warm-up silent) says so on
+    /health; failover stops within seconds with the cause from its log, the env file untouched."""
+    before = normal.env_sha256()
+    broken = json.dumps({"chatterbox_shim_env": {"SHIM_RMS_FLOOR_DBFS": "0"}})
+    try:
+        run = normal.playbook("failover.yml", "-e", broken)
+        assert run.rc != 0
+        assert "failed at start-up" in run.output, run.output[-3000:]
+        assert "silent" in run.output  # the cause, read from the shim's own log
+        assert run.seconds < 120, run.seconds  # not the 10-minute ready timeout
+        assert normal.env_sha256() == before
+        assert normal.daemon_url() == PANDA_URL
+        assert not normal.failed_over()
+    finally:
+        restored = normal.playbook("standby.yml")
+        assert restored.rc == 0, restored.output[-3000:]

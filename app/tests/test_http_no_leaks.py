@@ -6,8 +6,10 @@ list, in a normal start and in a failed one (whose reason stays in the log).
 
 from __future__ import annotations
 
+import contextlib
 import platform
 import re
+import time
 from importlib import metadata
 from pathlib import Path
 
@@ -116,3 +118,24 @@ def test_health_ready_and_metrics_publish_only_the_documented_facts(tmp_path, st
         assert SECRET not in shim.log_text()
     finally:
         stop_shim(shim)
+
+
+def test_a_failed_start_up_stays_on_health_then_exits_non_zero(tmp_path):
+    """The restart policy needs a non-zero exit; the failover gate needs /health to say "failed"."""
+    shim = _start(tmp_path, SHIM_RMS_FLOOR_DBFS="0", SHIM_FAILED_EXIT_AFTER_SECONDS="2")
+    try:
+        deadline = time.monotonic() + 30
+        seen_failed = False
+        while shim.process.poll() is None and time.monotonic() < deadline:
+            with contextlib.suppress(httpx.TransportError):
+                seen_failed |= httpx.get(shim.url + c.HEALTH_PATH, timeout=2).json()["state"] == "failed"
+            time.sleep(0.1)
+        assert seen_failed
+        assert shim.process.wait(10) == 4
+        log = shim.log_text()
+        assert '"msg": "start-up failed: exiting for the restart policy"' in log
+        assert "silent audio" in log
+        assert SECRET not in log
+    finally:
+        if shim.process.poll() is None:
+            shim.process.kill()

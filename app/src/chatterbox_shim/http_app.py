@@ -21,7 +21,7 @@ from . import contract as c
 from .answer_shape import AmbientHeaders
 from .audio import InvalidAudioError
 from .request_model import TTSRequest, request_schema
-from .service import ShimService, Synthesis
+from .service import ShimService, State, Synthesis
 from .voices import voice_name
 from .worker import Job, QueueFullError
 
@@ -134,15 +134,31 @@ async def _watch_event_loop(service: ShimService) -> None:
         service.metrics.event_loop_lag.observe(max(0.0, loop.time() - due))
 
 
+async def _exit_after_a_failed_start(service: ShimService, loaded: asyncio.Future[None], app: FastAPI) -> None:
+    """A failed start-up stays visible on /health for a grace period (a failover gate reads it and
+    names the cause), then the server stops so the process exits non-zero and the container's
+    restart policy retries with back-off. In-process servers (tests, benches) set no stopper."""
+    await loaded
+    stop = getattr(app.state, "stop_server", None)
+    if service.state is not State.FAILED or stop is None:
+        return
+    grace = service.settings.failed_exit_after_seconds
+    log.error("start-up failed: exiting for the restart policy", extra={"after_s": grace, "reason": service.failure})
+    await asyncio.sleep(grace)
+    stop()
+
+
 def create_app(service: ShimService) -> FastAPI:
     @asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        service.start()
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        loaded = asyncio.wrap_future(service.start())
         watcher = asyncio.create_task(_watch_event_loop(service))
+        exiter = asyncio.create_task(_exit_after_a_failed_start(service, loaded, app))
         try:
             yield
         finally:
             watcher.cancel()
+            exiter.cancel()
             await asyncio.to_thread(service.stop)
 
     app = FastAPI(

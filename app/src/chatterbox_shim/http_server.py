@@ -175,4 +175,7 @@ def uvicorn_options(limits: HeadLimits, header_spelling: dict[bytes, bytes] | No
 
 def run(app: Any, host: str, port: int, limits: HeadLimits) -> None:
     spelling = app.state.service.shape.spelling
-    uvicorn.run(app, host=host, port=port, **uvicorn_options(limits, spelling))
+    server = uvicorn.Server(uvicorn.Config(app, host=host, port=port, **uvicorn_options(limits, spelling)))
+    # The app may stop its own server (a failed start-up exits for the restart policy: http_app).
+    app.state.stop_server = lambda: setattr(server, "should_exit", True)
+    server.run()

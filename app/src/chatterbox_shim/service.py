@@ -126,7 +126,7 @@ class ShimService:
         except Exception as exc:
             self.failure = f"{type(exc).__name__}: {exc}"
             self.state = State.FAILED
-            log.exception("start-up failed; the service stays unready", extra={"state": self.state.value})
+            log.exception("start-up failed", extra={"state": self.state.value, "reason": self.failure})
 
     def params(
         self,

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     head_timeout_seconds: float = Field(10.0, gt=0.0, le=300.0)
     body_timeout_seconds: float = Field(10.0, gt=0.0, le=300.0)
     # Past either limit a request is answered 431 and its connection closed (uvicorn sets none).
+    # After a failed start-up, /health says so this long, then the process exits non-zero (4).
+    failed_exit_after_seconds: float = Field(30.0, ge=0.0, le=3600.0)
     max_header_count: int = Field(100, ge=16, le=10_000)
     max_header_bytes: int = Field(16 * 1024, ge=1024, le=1024 * 1024)
 

@@ -12,6 +12,8 @@ from ..weights import WeightsError
 
 EXIT_BAD_SETTINGS = 2
 EXIT_BAD_INPUTS = 3
+# The model, a voice or the warm-up failed after the server started (docs/CONFIG.md).
+EXIT_START_UP_FAILED = 4
 
 
 def main() -> int:
@@ -48,6 +50,9 @@ def main() -> int:
         },
     )
     run(create_app(service), settings.host, settings.port, settings.head_limits())
+    if service.failure is not None:
+        print(f"chatterbox-shim: start-up failed: {service.failure}", file=sys.stderr)
+        return EXIT_START_UP_FAILED
     return 0
 
 
