@@ -177,6 +177,9 @@ def test_the_outage_watch_sees_panda_go_mute_within_two_intervals_and_recover(no
     _wait_for({"default": 1.0, "second": 1.0}, timeout=3 * WATCH_INTERVAL_S)
     text = on_panda(f"cat {TEXTFILE}")
     assert f'line="default",target="panda",url="{PANDA_URL}"' in text
+    # The standby, probed from Panda at the URL a failover would write, with each line's token.
+    assert f'chatterbox_tts_watch_standby_up{{line="default",url="{TITAN_URL}"}} 1.0' in text
+    assert f'chatterbox_tts_watch_standby_up{{line="second",url="{TITAN_URL}"}} 1.0' in text
 
     normal.stop(PANDA_TTS)
     took = _wait_for({"default": 0.0, "second": 0.0}, timeout=2 * WATCH_INTERVAL_S + 5)

@@ -55,7 +55,8 @@ def test_each_line_is_probed_at_its_current_url_and_changes_are_logged_once(shim
     assert f'line="main",target="panda",url="{panda.url}"' in textfile
     assert f'line="second",target="titan",url="{titan.url}"' in textfile
     assert TOKEN not in textfile
-    assert out.count("state=up") == 2  # first sight of each line
+    assert out.count("state=up") == 3  # first sight of each line, and of line main's standby
+    assert out.count(" standby url=") == 1  # line second is on Titan: its own probe is the standby's
     assert _run(config)[1] == ""  # nothing changed: nothing logged
 
     stop_shim(panda)
@@ -90,6 +91,29 @@ def test_auto_failover_runs_once_per_outage_for_a_line_on_panda(shim_factory, tm
     assert ran.read_text() == "main\n"
     assert "auto-failover" not in _run(config)[1]  # still down: not again
     assert ran.read_text() == "main\n"
+
+
+def test_the_standby_is_probed_from_panda_at_the_url_a_failover_would_write(shim_factory, tmp_path):
+    panda, titan = shim_factory(), shim_factory()
+    config = _setup(tmp_path, panda.url, titan.url)
+    # Line "main" is written with a path, as a daemon may hold the whole endpoint.
+    (tmp_path / "main.env").write_text(f"CHATTERBOX_URL={panda.url}/v1/tts\nCHATTERBOX_TOKEN={TOKEN}\n")
+    rc, out, metrics = _run(config)
+    textfile = Path(json.loads(config.read_text())["textfile"]).read_text()
+    assert metrics[("standby_up", "main")] == 1
+    assert metrics[("standby_latency_seconds", "main")] > 0
+    assert f'chatterbox_tts_watch_standby_up{{line="main",url="{titan.url}/v1/tts"}} 1.0' in textfile
+    assert f"line=main standby url={titan.url}/v1/tts state=up" in out
+    # Line "second" is on Titan already: its standby figure is its own probe's.
+    assert metrics[("standby_up", "second")] == metrics[("up", "second")] == 1
+
+    stop_shim(titan)
+    rc, out, metrics = _run(config)
+    assert rc == 0
+    assert metrics[("up", "main")] == 1  # Panda is fine; only the standby is broken
+    assert metrics[("standby_up", "main")] == 0
+    assert f"line=main standby url={titan.url}/v1/tts state=down (reachable: " in out
+    assert _run(config)[1].count("standby") == 0  # still down: said once
 
 
 def test_a_bad_config_is_refused(tmp_path):

@@ -1,7 +1,8 @@
 """outage-watch: one pass of the outage watch, run by a systemd timer on Panda (standard library only).
 
 For every phone line it reads the line's env file, probes the URL the daemon uses NOW with the
-daemon's own token (the tts-probe checks), and:
+daemon's own token (the tts-probe checks), probes the standby too (the line's URL with Titan's
+scheme, host and port: what a failover would write) while the line is on Panda, and:
 - writes Prometheus metrics in node_exporter's textfile format (atomically: temp file + rename);
 - prints one line per state change (up <-> down, or a new URL), which systemd puts in the journal;
 - optionally, after N consecutive failures of a line that is on Panda's own TTS, runs the
@@ -27,6 +28,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from .probe import TOKEN_VARIABLE, URL_VARIABLE, load_contract, probe, read_env_file
 
@@ -45,6 +47,22 @@ class LineResult:
     audio_s: float | None = None
     consecutive_failures: int = 0
     events: list[str] = field(default_factory=list)
+    standby: StandbyResult | None = None
+
+
+@dataclass
+class StandbyResult:
+    """Titan, probed as this line's daemon would reach it after a failover."""
+
+    url: str
+    ok: bool
+    latency_s: float | None = None
+
+
+def standby_url(url: str, titan: str) -> str:
+    """The line's URL with only scheme, host and port replaced (what failover writes)."""
+    current, base = urlsplit(url), urlsplit(titan)
+    return urlunsplit((base.scheme, base.netloc, current.path, current.query, current.fragment))
 
 
 def target_name(url: str, targets: dict[str, str]) -> str:
@@ -88,6 +106,24 @@ def render_metrics(results: list[LineResult], now: float) -> str:
         for r in results:
             labels = f'line="{_label(r.line)}",target="{_label(r.target)}",url="{_label(r.url)}"'
             lines.append(f"{PREFIX}_{name}{{{labels}}} {value(r)}")
+    standby_families = (
+        (
+            "standby_up",
+            "1 when Titan, at the URL a failover would write, passed every tts-probe check",
+            lambda sb: float(sb.ok),
+        ),
+        (
+            "standby_latency_seconds",
+            "Seconds the standby probe's synthesis took (NaN when it failed)",
+            lambda sb: sb.latency_s if sb.ok and sb.latency_s is not None else float("nan"),
+        ),
+    )
+    for name, text, standby_value in standby_families:
+        lines += [f"# HELP {PREFIX}_{name} {text}", f"# TYPE {PREFIX}_{name} gauge"]
+        for r in results:
+            if r.standby is not None:
+                labels = f'line="{_label(r.line)}",url="{_label(r.standby.url)}"'
+                lines.append(f"{PREFIX}_{name}{{{labels}}} {standby_value(r.standby)}")
     return "\n".join(lines) + "\n"
 
 
@@ -145,6 +181,18 @@ def watch_line(line: dict[str, str], config: dict[str, Any], state_dir: Path) ->
         outcome = probe(url, token, timeout=float(config.get("timeout_s", 30)), record=record, contract_mode=mode)
         result.ok, result.failed_check, result.detail = outcome.ok, outcome.failed_check, outcome.detail
         result.latency_s, result.audio_s = outcome.latency_s, outcome.audio_s
+    titan = str(config.get("targets", {}).get("titan", ""))
+    if target == "titan":
+        result.standby = StandbyResult(url, result.ok, result.latency_s)
+    elif titan and url and token:
+        record, _ = _contract(config, name, "titan")
+        spare = standby_url(url, titan)
+        checked = probe(spare, token, timeout=float(config.get("timeout_s", 30)), record=record, contract_mode="strict")
+        result.standby = StandbyResult(spare, checked.ok, checked.latency_s)
+        standby_state = "up" if checked.ok else "down"
+        if previous.get("standby_state") != standby_state or previous.get("standby_url") != spare:
+            why = "" if checked.ok else f" ({checked.failed_check}: {checked.detail[:160]})"
+            result.events.append(f"line={name} standby url={spare} state={standby_state}{why}")
     result.consecutive_failures = 0 if result.ok else int(previous.get("consecutive_failures", 0)) + 1
     state = "up" if result.ok else "down"
     if previous.get("state") != state or previous.get("url") != url:
@@ -158,6 +206,9 @@ def watch_line(line: dict[str, str], config: dict[str, Any], state_dir: Path) ->
         "since": previous.get("since") if previous.get("state") == state else time.time(),
         "auto_failover_done": bool(previous.get("auto_failover_done")) and not result.ok,
     }
+    if result.standby is not None and target != "titan":
+        new_state["standby_state"] = "up" if result.standby.ok else "down"
+        new_state["standby_url"] = result.standby.url
     auto = config.get("auto_failover") or {}
     if (
         auto.get("enabled")
