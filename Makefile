@@ -47,9 +47,10 @@ controller: $(CONTROLLER)/.installed ## The operator's controller: Ansible only,
 	@echo "controller ready: export PATH=$(abspath $(CONTROLLER))/bin:\$$PATH"
 
 .PHONY: lint
-lint: venv ## ruff, yamllint, ansible-lint (production profile)
+lint: venv ## ruff, mypy, yamllint, ansible-lint (production profile)
 	$(BIN)/ruff check app scripts lab tests roles
 	$(BIN)/ruff format --check app scripts lab tests roles
+	cd app && ../$(BIN)/mypy
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/yamllint -s .
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint
 

@@ -92,7 +92,7 @@ def apply_patches() -> None:
     if not hasattr(S3Tokenizer.log_mel_spectrogram, _PATCHED_MARK):
         _originals["log_mel_spectrogram"] = S3Tokenizer.log_mel_spectrogram
         setattr(_log_mel_spectrogram_real, _PATCHED_MARK, True)
-        S3Tokenizer.log_mel_spectrogram = _log_mel_spectrogram_real  # type: ignore[method-assign]
+        S3Tokenizer.log_mel_spectrogram = _log_mel_spectrogram_real
     if not hasattr(xvector.extract_feature, _PATCHED_MARK):
         _originals["extract_feature"] = xvector.extract_feature
         setattr(_extract_feature_cpu, _PATCHED_MARK, True)
@@ -105,7 +105,7 @@ def remove_patches() -> None:
     from chatterbox.models.s3tokenizer.s3tokenizer import S3Tokenizer
 
     if "log_mel_spectrogram" in _originals:
-        S3Tokenizer.log_mel_spectrogram = _originals.pop("log_mel_spectrogram")  # type: ignore[method-assign]
+        S3Tokenizer.log_mel_spectrogram = _originals.pop("log_mel_spectrogram")
     if "extract_feature" in _originals:
         xvector.extract_feature = _originals.pop("extract_feature")
 

@@ -114,7 +114,8 @@ async def _result_or_disconnect(request: Request, job: Job[Synthesis]) -> Synthe
     result = asyncio.wrap_future(job.future)
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))
     try:
-        done, _ = await asyncio.wait({result, watcher}, return_when=asyncio.FIRST_COMPLETED)
+        racing: set[asyncio.Future[Any]] = {result, watcher}
+        done, _ = await asyncio.wait(racing, return_when=asyncio.FIRST_COMPLETED)
     finally:
         watcher.cancel()
     if result in done:

@@ -42,7 +42,7 @@ def _entries(metadata: Any) -> list[tuple[str, str | None]]:
         raw = metadata["voices"]
         if not isinstance(raw, list):
             raise VoiceError("metadata.json: 'voices' must be a list")
-        entries = []
+        entries: list[tuple[str, str | None]] = []
         for item in raw:
             if isinstance(item, str):
                 entries.append((item, None))

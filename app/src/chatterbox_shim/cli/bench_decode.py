@@ -35,7 +35,7 @@ def _phase(engine: ChatterboxEngine, sentences: list[str], runs: int, voice: str
     if cuda:
         torch.cuda.synchronize()
         torch.cuda.reset_peak_memory_stats()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for run in range(runs):
         for index, text in enumerate(sentences):
             params = SynthesisParams(text, voice, 0.5, 0.5, 0.8, seed=1000 * run + index)

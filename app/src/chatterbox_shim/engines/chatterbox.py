@@ -33,6 +33,7 @@ from ..voices import Voice
 from . import s3gen_graphs
 from .base import Engine, EngineOutput, SynthesisParams, TokenCap
 from .fast_t3 import DEFAULT_VARIANT, DecodeResult, FastT3Decoder, Sampling, prompt_embeds
+from .s3gen_graphs import GraphedEstimator
 from .t3_reference import ReferenceRun, relative_error, run_reference
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,7 @@ class ChatterboxEngine(Engine):
         self.graph_capture_seconds = 0.0
         self.fast_variant = fast_variant
         self.s3gen_graphs_requested = s3gen_graphs
-        self.s3gen_graphs: s3gen_graphs.GraphedEstimator | None = None
+        self.s3gen_graphs: GraphedEstimator | None = None
         self.s3gen_check_error: float | None = None
         self.load_stage_seconds: dict[str, float] = {}
 

@@ -24,7 +24,7 @@ import logging
 import time
 from collections import OrderedDict
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import torch
 
@@ -97,7 +97,7 @@ class GraphedEstimator(torch.nn.Module):
 
     @property
     def dtype(self) -> torch.dtype:
-        return self.inner.dtype
+        return cast(torch.dtype, self.inner.dtype)
 
     @staticmethod
     def _key(args: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -33,7 +33,7 @@ def _choose_with(chooser: Callable[[torch.Tensor], torch.Tensor]) -> Iterator[No
     try:
         yield
     finally:
-        torch.multinomial = original  # type: ignore[assignment]
+        torch.multinomial = original
 
 
 @contextlib.contextmanager

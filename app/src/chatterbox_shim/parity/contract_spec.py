@@ -109,7 +109,7 @@ def value_kind(value: str) -> str:
 def _fits_kind(kind: str, value: str) -> bool:
     if kind.startswith("decimal:"):
         decimal = DECIMAL.match(value)
-        return bool(decimal) and len(decimal.group(1)) == int(kind.split(":", 1)[1])
+        return decimal is not None and len(decimal.group(1)) == int(kind.split(":", 1)[1])
     patterns = {"http-date": HTTP_DATE, "integer": INTEGER, "uuid": UUID}
     return bool(patterns[kind].match(value)) if kind in patterns else True
 
@@ -349,8 +349,8 @@ def _compare_body(label: str, recorded: dict[str, Any], observed: Exchange, audi
         found.append(Difference(label, "body length", f"Content-Length {length}", f"{len(body)} bytes"))
     frame = audio["sample_width_bytes"] * audio["channels"]
     if not body or len(body) % frame:
-        expected = f"a non-empty whole number of {frame}-byte frames"
-        found.append(Difference(label, "body framing", expected, f"{len(body)} bytes"))
+        wanted = f"a non-empty whole number of {frame}-byte frames"
+        found.append(Difference(label, "body framing", wanted, f"{len(body)} bytes"))
     return found
 
 
