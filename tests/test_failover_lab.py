@@ -159,3 +159,24 @@ def test_a_standby_that_failed_at_start_up_refuses_at_once_naming_the_cause(norm
     finally:
         restored = normal.playbook("standby.yml")
         assert restored.rc == 0, restored.output[-3000:]
+
+
+def test_rollback_keeps_an_edit_made_while_failed_over(normal: Lab):
+    """Days on Titan: someone changes another setting in the env file. Rollback puts back only the
+    URL line and keeps that edit (a byte-for-byte restore would silently drop it)."""
+    before, owner_mode = normal.env_sha256(), normal.env_owner_mode()
+    assert normal.playbook("failover.yml").rc == 0
+    on_panda(f"echo 'PHONE_GREETING=edited-while-on-titan' >> {ENV_FILE}")
+    try:
+        back = normal.playbook("rollback.yml")
+        assert back.rc == 0, back.output[-3000:]
+        assert "was edited while failed over" in back.output
+        text = on_panda(f"cat {ENV_FILE}")
+        assert "PHONE_GREETING=edited-while-on-titan" in text
+        assert f"CHATTERBOX_URL={PANDA_URL}\n" in text
+        assert normal.env_owner_mode() == owner_mode
+        assert normal.daemon_url() == PANDA_URL
+        assert not normal.failed_over()
+    finally:
+        on_panda(f"sed -i '/^PHONE_GREETING=edited-while-on-titan$/d' {ENV_FILE}")
+    assert normal.env_sha256() == before  # only the added line differed
