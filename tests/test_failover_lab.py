@@ -7,6 +7,7 @@ the env file byte for byte, the running daemon's own environment, and the audit 
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 from .conftest import (
@@ -167,9 +168,23 @@ def test_rollback_keeps_an_edit_made_while_failed_over(normal: Lab):
     before, owner_mode = normal.env_sha256(), normal.env_owner_mode()
     assert normal.playbook("failover.yml").rc == 0
     on_panda(f"echo 'PHONE_GREETING=edited-while-on-titan' >> {ENV_FILE}")
+    # The same rollback waits for a quiet line before its restart (the idle check passes once the
+    # "call" ends, 8 s in), since a restart drops a call in progress.
+    on_panda("rm -f /run/lab-line-idle")
+    idle = {"chatterbox_route_idle_check": ["test", "-e", "/run/lab-line-idle"], "chatterbox_route_idle_timeout": 60}
+    call_ends = threading.Timer(8, on_panda, args=("touch /run/lab-line-idle",))
+    call_ends.start()
     try:
-        back = normal.playbook("rollback.yml")
+        back = normal.playbook("rollback.yml", "-e", json.dumps(idle))
+        call_ends.join()
         assert back.rc == 0, back.output[-3000:]
+        assert "a call in progress on it right now is dropped" in back.output
+        assert "Waiting up to 60 s for the line to be idle first" in back.output
+        assert "restarting anyway" not in back.output
+        started_at = "$(systemctl show -p ActiveEnterTimestamp --value annie-phone.service)"
+        restarted = float(on_panda(f'date -d "{started_at}" +%s'))
+        idle_since = float(on_panda("stat -c %Y /run/lab-line-idle"))
+        assert restarted >= idle_since  # not before the line went quiet
         assert "was edited while failed over" in back.output
         text = on_panda(f"cat {ENV_FILE}")
         assert "PHONE_GREETING=edited-while-on-titan" in text
@@ -178,5 +193,5 @@ def test_rollback_keeps_an_edit_made_while_failed_over(normal: Lab):
         assert normal.daemon_url() == PANDA_URL
         assert not normal.failed_over()
     finally:
-        on_panda(f"sed -i '/^PHONE_GREETING=edited-while-on-titan$/d' {ENV_FILE}")
+        on_panda(f"sed -i '/^PHONE_GREETING=edited-while-on-titan$/d' {ENV_FILE}; rm -f /run/lab-line-idle")
     assert normal.env_sha256() == before  # only the added line differed
