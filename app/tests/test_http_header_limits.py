@@ -7,12 +7,16 @@ import json
 import socket
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from chatterbox_shim import contract as c
 
 from .conftest import TOKEN
 
 BODY = json.dumps({"text": "Inside the limits."}).encode()
+MAX_COUNT, MAX_BYTES = 40, 4096
+TOKEN_NAME = c.TOKEN_HEADER.lower()  # a random name must not be a second token header (401)
 
 
 def _exchange(port: int, extra_headers: list[tuple[str, str]]) -> bytes:
@@ -47,7 +51,7 @@ def _headers(head: bytes) -> list[tuple[str, str]]:
 def limited_shim(tmp_path_factory: pytest.TempPathFactory):
     from .conftest import shim_env, start_shim, stop_shim
 
-    env = shim_env(SHIM_MAX_HEADER_COUNT="40", SHIM_MAX_HEADER_BYTES="4096")
+    env = shim_env(SHIM_MAX_HEADER_COUNT=str(MAX_COUNT), SHIM_MAX_HEADER_BYTES=str(MAX_BYTES))
     shim = start_shim(tmp_path_factory.mktemp("limits"), env, wait_for="/ready")
     yield shim
     stop_shim(shim)
@@ -80,3 +84,35 @@ def test_a_request_inside_the_limits_is_served(limited_shim) -> None:
 
 def _port(shim) -> int:
     return int(shim.url.rsplit(":", 1)[1])
+
+
+def _base_headers() -> list[tuple[str, str]]:
+    return [
+        ("Host", "127.0.0.1"),
+        ("Content-Type", "application/json"),
+        (c.TOKEN_HEADER, TOKEN),
+        ("Content-Length", str(len(BODY))),
+    ]
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=list(HealthCheck), database=None)
+@given(
+    extra=st.lists(
+        st.tuples(
+            st.from_regex(r"X-[A-Za-z0-9-]{1,30}", fullmatch=True).filter(lambda n: n.lower() != TOKEN_NAME),
+            st.text(alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), max_size=600),
+        ),
+        max_size=70,
+    )
+)
+def test_fuzzed_heads_are_431_exactly_past_the_limits_and_served_below(limited_shim, extra) -> None:
+    """Random header counts and sizes on both sides of the limits: past either one 431 and a
+    closed connection, inside both an answer from the app (never a 5xx, never a hang)."""
+    lines = _base_headers() + extra
+    over = len(lines) > MAX_COUNT or sum(len(n) + len(v) + 4 for n, v in lines) > MAX_BYTES
+    answer = _exchange(_port(limited_shim), extra)
+    status = int(answer.split(b" ", 2)[1])
+    if over:
+        assert status == 431, answer[:200]
+    else:
+        assert status == 200, answer[:300]
