@@ -55,8 +55,8 @@ lint: venv ## ruff, mypy, yamllint, ansible-lint (production profile)
 	PATH=$(abspath $(BIN)):$$PATH $(BIN)/ansible-lint
 
 .PHONY: test
-test: ## Every test suite (lint included), each one timed; the image scenario's build overlaps the shim's tests
-	bash scripts/timed.sh lint test-bundle docker test-app+test-molecule-image test-molecule-roles test-lab
+test: ## Every test suite (lint included), each one timed; the image scenario runs alongside the shim's tests and the other scenarios
+	bash scripts/timed.sh lint test-bundle docker test-app,test-molecule-roles+test-molecule-image test-lab
 
 .PHONY: system-deps
 system-deps: ## espeak-ng, sox, python3-venv (as root on Debian/Ubuntu; a no-op when present)
