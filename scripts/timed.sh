@@ -10,33 +10,33 @@ status=0
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 
-line() { printf '%-24s %5ds  %s' "$1" "$2" "$([[ $3 -eq 0 ]] && echo ok || echo FAILED)"; }
+timed_make() {
+  local started=$SECONDS rc
+  make --no-print-directory "$1"
+  rc=$?
+  report+=("$(printf '%-24s %5ds  %s' "$1" $((SECONDS - started)) "$([[ $rc -eq 0 ]] && echo ok || echo FAILED)")")
+  return "$rc"
+}
 
 for step in "$@"; do
-  started=$(date +%s)
-  if [[ $step == *+* ]]; then
-    front=${step%%+*} back=${step#*+}
+  front=${step%%+*} back=""
+  [[ $step == *+* ]] && back=${step#*+}
+  if [[ -n $back ]]; then
+    started=$SECONDS
     make --no-print-directory "$back" >"$logs/$back.log" 2>&1 &
     back_pid=$!
-    front_status=0
-    IFS=, read -ra fronts <<<"$front"
-    for target in "${fronts[@]}"; do
-      target_started=$(date +%s)
-      make --no-print-directory "$target"
-      front_status=$?
-      report+=("$(line "$target" $(($(date +%s) - target_started)) "$front_status")")
-      ((front_status == 0)) || break
-    done
+  fi
+  IFS=, read -ra fronts <<<"$front"
+  for target in "${fronts[@]}"; do
+    timed_make "$target" || { status=$?; break; }
+  done
+  if [[ -n $back ]]; then
     wait "$back_pid"
     back_status=$?
     printf '\n== %s (ran alongside %s)\n' "$back" "$front"
     cat "$logs/$back.log"
-    report+=("$(line "$back" $(($(date +%s) - started)) "$back_status")")
-    status=$((front_status || back_status))
-  else
-    make --no-print-directory "$step"
-    status=$?
-    report+=("$(line "$step" $(($(date +%s) - started)) "$status")")
+    report+=("$(printf '%-24s %5ds  %s' "$back" $((SECONDS - started)) "$([[ $back_status -eq 0 ]] && echo ok || echo FAILED)")")
+    ((status == 0)) && status=$back_status
   fi
   ((status == 0)) || break
 done
