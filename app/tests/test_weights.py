@@ -73,8 +73,26 @@ def test_manifest_rejects_path_names():
         Manifest.from_dict({"files": [{"name": "../t3.safetensors", "sha256": "0" * 64}]})
 
 
-def _corrupted_copy(bundle: Path, target: str, tmp_path: Path) -> Path:
-    """The bundle with one flipped byte in `target`; untouched files are hard links (no copy)."""
+# Above this size a flipped byte costs a copy of gigabytes on CI's disk; for such a file the
+# manifest is altered instead (one hex digit of its sum), which is the same mismatch to the check.
+COPY_LIMIT_BYTES = 64 * 1024 * 1024
+
+
+def _mismatched(bundle: Path, target: str, tmp_path: Path) -> tuple[Path, Path]:
+    """(weights folder, manifest) where `target` no longer matches its pinned sum.
+
+    A small file gets one flipped byte in a copy of the bundle (untouched files are hard links);
+    a large one keeps its bytes and the manifest pins a sum with one digit changed.
+    """
+    manifest_path = bundle / MANIFEST_FILE_NAME
+    if (bundle / target).stat().st_size > COPY_LIMIT_BYTES:
+        data = json.loads(manifest_path.read_text())
+        for entry in data["files"]:
+            if entry["name"] == target:
+                entry["sha256"] = ("0" if entry["sha256"][0] != "0" else "1") + entry["sha256"][1:]
+        altered = tmp_path / MANIFEST_FILE_NAME
+        altered.write_text(json.dumps(data))
+        return bundle, altered
     directory = tmp_path / f"corrupt-{target}"
     directory.mkdir()
     for entry in bundle.iterdir():
@@ -91,14 +109,17 @@ def _corrupted_copy(bundle: Path, target: str, tmp_path: Path) -> Path:
         byte = handle.read(1)
         handle.seek(-1, os.SEEK_CUR)
         handle.write(bytes([byte[0] ^ 0xFF]))
-    return directory
+    return directory, manifest_path
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("target", FILES)
-def test_service_refuses_a_flipped_byte(test_bundle, test_voices, tmp_path, target):
-    corrupt = _corrupted_copy(test_bundle, target, tmp_path)
-    env = chatterbox_env(test_bundle, test_voices, weights_dir=corrupt, SHIM_PORT="1")
+def test_service_refuses_a_file_that_does_not_match(test_bundle, test_voices, tmp_path, target):
+    weights_dir, manifest = _mismatched(test_bundle, target, tmp_path)
+    env = {
+        **chatterbox_env(test_bundle, test_voices, weights_dir=weights_dir, SHIM_PORT="1"),
+        "SHIM_WEIGHTS_MANIFEST": str(manifest),
+    }
     result = subprocess.run(
         [sys.executable, "-m", "chatterbox_shim.cli.serve"], env=env, capture_output=True, text=True, timeout=300
     )
@@ -107,4 +128,4 @@ def test_service_refuses_a_flipped_byte(test_bundle, test_voices, tmp_path, targ
     assert f"{target}: sha256" in result.stderr
     others = [f for f in FILES if f != target]
     assert not any(f"{other}: " in result.stderr for other in others)
-    assert verify_main([str(corrupt), "--manifest", str(test_bundle / MANIFEST_FILE_NAME), "--quiet"]) == 1
+    assert verify_main([str(weights_dir), "--manifest", str(manifest), "--quiet"]) == 1
