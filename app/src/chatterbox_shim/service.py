@@ -73,6 +73,7 @@ def build_engine(settings: Settings) -> Engine:
             decode_path=settings.decode_path,
             decode_dtype=settings.decode_dtype,
             fast_max_prompt_tokens=settings.fast_max_prompt_tokens,
+            memory_limit=settings.memory_limit(),
         )
     if settings.default_voice not in engine.voices:
         raise ValueError(f"default voice {settings.default_voice!r} is not in the voice allowlist")

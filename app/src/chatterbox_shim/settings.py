@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, model_validator
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from .contract import DEFAULT_VOICE
+from .gpu_budget import MemoryLimit, parse_memory_limit
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,9 @@ class Settings(BaseSettings):
     # The contract record learned from Panda (chatterbox-parity contract record); None: built-in defaults.
     contract_file: Path | None = None
     device: str = "auto"
+    # A cap on the GPU memory the model may take (Titan also runs Gemma): a fraction such as 0.25
+    # or a size such as 12GiB; empty: no cap. See gpu_budget.py.
+    gpu_memory_limit: str = ""
     blackwell_patches: Literal["auto", "on", "off"] = "auto"
 
     queue_depth: int = Field(4, ge=1, le=1024)
@@ -84,6 +88,15 @@ class Settings(BaseSettings):
 
     token: SecretStr | None = Field(None, validation_alias=AliasChoices(TOKEN_ENV))
     token_file: Path | None = Field(None, validation_alias=AliasChoices(TOKEN_FILE_ENV))
+
+    @field_validator("gpu_memory_limit")
+    @classmethod
+    def _parse_gpu_memory_limit(cls, value: str) -> str:
+        parse_memory_limit(value)
+        return value.strip()
+
+    def memory_limit(self) -> MemoryLimit | None:
+        return parse_memory_limit(self.gpu_memory_limit)
 
     @model_validator(mode="after")
     def _require_engine_inputs(self) -> Settings:

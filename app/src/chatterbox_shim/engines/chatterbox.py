@@ -29,6 +29,7 @@ import torch
 from .. import blackwell
 from ..audio import InvalidAudioError
 from ..contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT, TEMPERATURE_DEFAULT
+from ..gpu_budget import AppliedLimit, MemoryLimit, apply_memory_limit
 from ..voices import Voice
 from . import s3gen_graphs
 from .base import Engine, EngineOutput, SynthesisParams, TokenCap
@@ -90,6 +91,7 @@ class ChatterboxEngine(Engine):
         fast_max_prompt_tokens: int = 384,
         fast_variant: str = DEFAULT_VARIANT,
         s3gen_graphs: bool = True,
+        memory_limit: MemoryLimit | None = None,
     ) -> None:
         super().__init__()
         self._weights_dir = weights_dir
@@ -118,6 +120,8 @@ class ChatterboxEngine(Engine):
         self.s3gen_graphs: GraphedEstimator | None = None
         self.s3gen_check_error: float | None = None
         self.load_stage_seconds: dict[str, float] = {}
+        self._memory_limit = memory_limit
+        self.memory_cap: AppliedLimit | None = None
 
     @property
     def voices(self) -> frozenset[str]:
@@ -134,15 +138,19 @@ class ChatterboxEngine(Engine):
 
         started = time.perf_counter()
         self.patch_decision = blackwell.apply_policy(self._patch_policy, self.device)
-        self._model = ChatterboxTTS.from_local(self._weights_dir, self.device)
-        loaded = time.perf_counter()
-        log.info("model loaded", extra={"seconds": round(loaded - started, 3), "device": self.device})
-        for name, voice in sorted(self._voice_files.items()):
-            voice_started = time.perf_counter()
-            self._model.prepare_conditionals(str(voice.path), exaggeration=EXAGGERATION_DEFAULT)
-            self._conds[name] = self._model.conds
-            self.voice_prepare_seconds[name] = time.perf_counter() - voice_started
-            log.info("voice prepared", extra={"voice": name, "seconds": round(self.voice_prepare_seconds[name], 3)})
+        self.memory_cap = apply_memory_limit(self._memory_limit, self.device)
+        try:
+            self._model = ChatterboxTTS.from_local(self._weights_dir, self.device)
+            loaded = time.perf_counter()
+            log.info("model loaded", extra={"seconds": round(loaded - started, 3), "device": self.device})
+            self._prepare_voices()
+        except torch.cuda.OutOfMemoryError as exc:
+            if self.memory_cap is None:
+                raise
+            raise RuntimeError(
+                f"the model and its voices do not fit in SHIM_GPU_MEMORY_LIMIT ({self.memory_cap.limit}, "
+                f"{self.memory_cap.cap_bytes / 2**30:.2f} GiB of this GPU): raise the limit"
+            ) from exc
         voiced = time.perf_counter()
         self._set_up_decoder_or_fall_back()
         decoder = time.perf_counter()
@@ -154,6 +162,14 @@ class ChatterboxEngine(Engine):
             "t3_decoder": decoder - voiced,
             "s3gen_graphs": time.perf_counter() - decoder,
         }
+
+    def _prepare_voices(self) -> None:
+        for name, voice in sorted(self._voice_files.items()):
+            voice_started = time.perf_counter()
+            self.model.prepare_conditionals(str(voice.path), exaggeration=EXAGGERATION_DEFAULT)
+            self._conds[name] = self.model.conds
+            self.voice_prepare_seconds[name] = time.perf_counter() - voice_started
+            log.info("voice prepared", extra={"voice": name, "seconds": round(self.voice_prepare_seconds[name], 3)})
 
     def _set_up_decoder_or_fall_back(self) -> None:
         """Any failure in the fast path's set-up, check or capture (OOM, an op GB10 lacks) serves
@@ -436,4 +452,6 @@ class ChatterboxEngine(Engine):
             facts["s3gen_graphs_error"] = self.s3gen_setup_error
         if self.patch_decision is not None:
             facts["blackwell_patches"] = self.patch_decision.enabled
+        if self.memory_cap is not None:
+            facts["gpu_memory_cap_bytes"] = self.memory_cap.cap_bytes
         return facts
