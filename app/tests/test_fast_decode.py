@@ -15,12 +15,12 @@ import numpy as np
 import pytest
 import torch
 
-from chatterbox_shim.cli.bench import default_sentences
 from chatterbox_shim.engines.base import SynthesisParams, TokenCap
 from chatterbox_shim.engines.chatterbox import (
     MAX_RELATIVE_ERROR,
     ChatterboxEngine,
 )
+from chatterbox_shim.sentences import default_sentences
 from chatterbox_shim.voices import load_allowlist
 
 CUDA = torch.cuda.is_available()

@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +26,7 @@ from .. import contract as c
 from ..bench_stats import summary
 from ..gpu_memory import PER_PROCESS, DriverMemorySampler, driver_facts
 from ..parity.exchange import ExchangeError, post_tts, read_token, write_wav
+from ..sentences import default_sentences
 from ..settings import HeadLimits, Settings
 
 
@@ -43,11 +43,6 @@ class Sample:
     @property
     def rtf(self) -> float:
         return self.wall_s / self.audio_s
-
-
-def default_sentences() -> list[str]:
-    text = resources.files("chatterbox_shim").joinpath("data/sentences.txt").read_text(encoding="utf-8")
-    return [line.strip() for line in text.splitlines() if line.strip()]
 
 
 def _gpu_facts() -> dict[str, Any]:

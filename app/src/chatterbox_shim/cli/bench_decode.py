@@ -26,8 +26,8 @@ from ..engines.base import SynthesisParams, TokenCap
 from ..engines.chatterbox import SPEECH_VOCAB_LIMIT, ChatterboxEngine
 from ..engines.fast_t3 import VARIANTS, FastT3Decoder
 from ..gpu_memory import driver_facts
+from ..sentences import default_sentences
 from ..voices import load_allowlist
-from .bench import default_sentences
 
 
 def _phase(engine: ChatterboxEngine, sentences: list[str], runs: int, voice: str) -> dict[str, Any]:

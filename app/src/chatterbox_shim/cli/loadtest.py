@@ -33,7 +33,7 @@ import httpx
 from .. import contract as c
 from ..gpu_memory import DriverMemorySampler, driver_facts
 from ..loadgen import Ask, run_load, solo_check, summarize
-from .bench import default_sentences
+from ..sentences import default_sentences
 
 
 def _free_port() -> int:
