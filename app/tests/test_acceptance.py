@@ -38,6 +38,7 @@ def test_the_lab_engine_passes_what_it_can_and_leaves_the_gpu_unproven(monkeypat
     assert report.names("failed") == []
     assert set(report.names("unproven")) >= GPU_CHECKS
     assert report.to_dict()["versions"]["pinned_cuda"] == "12.8"
+    assert report.to_dict()["time_to_ready_s"] is not None
 
 
 def test_a_required_gpu_that_is_missing_fails_the_command():

@@ -9,6 +9,7 @@ Exit 0 when no check failed (unproven ones are listed), 1 when any failed, 2 on 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -29,7 +30,9 @@ def main(argv: list[str] | None = None) -> int:
     except SettingsError as exc:
         print(f"chatterbox-shim-acceptance: {exc}", file=sys.stderr)
         return 2
-    report = run(settings, default_sentences()[: args.sentences], require_gpu=args.require_gpu)
+    # Libraries print to stdout (resemble-perth's "loaded PerthNet"); stdout carries only the JSON.
+    with contextlib.redirect_stdout(sys.stderr):
+        report = run(settings, default_sentences()[: args.sentences], require_gpu=args.require_gpu)
     for check in report.checks:
         mark = {PASSED: "ok  "}.get(check.outcome, check.outcome.upper()[:4])
         print(f"{mark} {check.name}: {check.detail}", file=sys.stderr)
