@@ -103,3 +103,19 @@ def test_service_exits_without_token():
     )
     assert result.returncode == 2
     assert "no token" in result.stderr
+
+
+def test_an_unknown_shim_variable_stops_the_start_naming_the_nearest(monkeypatch):
+    monkeypatch.setenv("CHATTERBOX_TOKEN", TOKEN)
+    monkeypatch.setenv("SHIM_GPU_MEMORY_LIMT", "7GiB")
+    monkeypatch.setenv("SHIM_FROBNICATE", "1")
+    expected = r"SHIM_FROBNICATE, SHIM_GPU_MEMORY_LIMT \(did you mean SHIM_GPU_MEMORY_LIMIT\?\)"
+    with pytest.raises(SettingsError, match=expected):
+        load_settings()
+
+
+def test_the_build_and_test_variables_are_not_service_settings(monkeypatch):
+    monkeypatch.setenv("CHATTERBOX_TOKEN", TOKEN)
+    monkeypatch.setenv("SHIM_EXTRA_CA", "/etc/ssl/certs/ca-certificates.crt")
+    monkeypatch.setenv("SHIM_TEST_CACHE", "/tmp/cache")
+    load_settings()

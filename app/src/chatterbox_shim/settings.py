@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import stat
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -137,8 +140,28 @@ def _env_name(field: str) -> str:
     return f"{ENV_PREFIX}{field.upper()}"
 
 
+# SHIM_-prefixed names that belong to the build and the tests, not to the service.
+NOT_SERVICE_SETTINGS = frozenset({"SHIM_EXTRA_CA", "SHIM_TEST_CACHE"})
+
+
+def unknown_settings(environ: Mapping[str, str]) -> list[str]:
+    """Each SHIM_* variable the service does not know, with the nearest known name if there is one:
+    a typo (SHIM_GPU_MEMORY_LIMT) must stop the start, not be ignored."""
+    known = {_env_name(field) for field in Settings.model_fields} | NOT_SERVICE_SETTINGS
+    # Compared without the prefix: every name shares it, which would make anything look close.
+    suffixes = {name.removeprefix(ENV_PREFIX): name for name in known if name.startswith(ENV_PREFIX)}
+    problems = []
+    for name in sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known):
+        near = difflib.get_close_matches(name.removeprefix(ENV_PREFIX), sorted(suffixes), n=1)
+        problems.append(f"{name} (did you mean {suffixes[near[0]]}?)" if near else name)
+    return problems
+
+
 def load_settings() -> tuple[Settings, SecretStr]:
     """Read and check every setting from the environment; SettingsError names each bad variable."""
+    unknown = unknown_settings(os.environ)
+    if unknown:
+        raise SettingsError("unknown setting " + ", ".join(unknown) + "; docs/CONFIG.md lists every one")
     try:
         settings = Settings()
     except ValidationError as exc:
