@@ -22,7 +22,7 @@ from pydantic import SecretStr
 from chatterbox_shim import contract as c
 from chatterbox_shim.http_app import create_app
 from chatterbox_shim.probe import answer_problem
-from chatterbox_shim.service import ShimService, build_engine
+from chatterbox_shim.service import build_service
 from chatterbox_shim.settings import Settings
 
 from .conftest import TOKEN, RunningShim, shim_env, start_shim, stop_shim
@@ -47,7 +47,7 @@ def fuzz_settings(examples: int) -> settings:
 def _service_openapi() -> dict[str, object]:
     """The document the service itself publishes (built in process, never fetched)."""
     service_settings = Settings(token=SecretStr("openapi-only"), max_text_chars=MAX_TEXT_CHARS)
-    service = ShimService(service_settings, SecretStr("openapi-only"), build_engine(service_settings))
+    service = build_service(service_settings, SecretStr("openapi-only"))
     return create_app(service).openapi()
 
 

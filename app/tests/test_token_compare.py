@@ -13,7 +13,7 @@ from starlette.testclient import TestClient
 
 from chatterbox_shim import contract as c
 from chatterbox_shim.http_app import create_app
-from chatterbox_shim.service import ShimService, build_engine
+from chatterbox_shim.service import build_service
 from chatterbox_shim.settings import Settings
 
 SECRET = "s3cret-token-for-the-compare-test-0123456789"
@@ -22,7 +22,7 @@ SECRET = "s3cret-token-for-the-compare-test-0123456789"
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     settings = Settings(engine="lab", token=SecretStr(SECRET))
-    service = ShimService(settings, SecretStr(SECRET), build_engine(settings))
+    service = build_service(settings, SecretStr(SECRET))
     with TestClient(create_app(service), base_url="http://127.0.0.1") as test_client:
         deadline = time.monotonic() + 30
         while test_client.get(c.READY_PATH).status_code != 200:

@@ -19,11 +19,20 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import contract as c
 from .answer_shape import AmbientHeaders
-from .audio import InvalidAudioError
 from .request_model import TTSRequest, request_schema
-from .service import ShimService, State, Synthesis
+from .service import (
+    BusyError,
+    InvalidAudioOutError,
+    NotReadyError,
+    RefusedError,
+    ShimService,
+    State,
+    Synthesis,
+    SynthesisFailedError,
+    UnknownVoiceError,
+)
 from .voices import voice_name
-from .worker import Job, QueueFullError
+from .worker import Job
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +119,8 @@ async def _wait_for_disconnect(request: Request) -> None:
             return
 
 
-async def _result_or_disconnect(request: Request, job: Job[Synthesis]) -> Synthesis:
+async def _finished_or_disconnect(request: Request, job: Job[Synthesis]) -> None:
+    """Wait for the job, or abandon it when the caller leaves (ClientGoneError)."""
     result = asyncio.wrap_future(job.future)
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))
     try:
@@ -121,7 +131,8 @@ async def _result_or_disconnect(request: Request, job: Job[Synthesis]) -> Synthe
     if result in done:
         if job.future.cancelled():
             raise ApiError(503, "the service is stopping", "stopping")
-        return result.result()
+        result.exception()  # seen here (asyncio warns of one never retrieved); the service reads the job's own
+        return
     job.abandon()
     raise ClientGoneError
 
@@ -149,6 +160,112 @@ async def _exit_after_a_failed_start(service: ShimService, loaded: asyncio.Futur
     stop()
 
 
+# One table from the service's refusals to HTTP; the HTTP layer's own refusals (body, JSON, size,
+# time) carry their status in ApiError.
+REFUSAL_STATUS: dict[type[RefusedError], int] = {
+    UnknownVoiceError: 404,
+    NotReadyError: 503,
+    BusyError: 503,
+    InvalidAudioOutError: 500,
+    SynthesisFailedError: 500,
+}
+RETRY_LATER = (NotReadyError, BusyError)
+
+TTS_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"description": "Missing or wrong X-Internal-Token"},
+    404: {"description": "Voice not in the allowlist"},
+    408: {"description": "The body did not arrive within SHIM_BODY_TIMEOUT_SECONDS"},
+    413: {"description": "Body or text over the configured limit"},
+    422: {"description": "Invalid body"},
+    500: {"description": "Synthesis failed or produced silent/invalid audio"},
+    503: {"description": "Not ready, or the queue is full (see Retry-After)"},
+}
+
+
+def _openapi(service: ShimService) -> tuple[dict[int | str, dict[str, Any]], dict[str, Any]]:
+    success = {
+        "description": f"Raw little-endian int16 mono PCM at {service.shape.sample_rate} Hz",
+        "content": {c.PCM_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
+    }
+    body = {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": request_schema(service.settings.max_text_chars)}},
+        },
+        "parameters": [{"name": c.TOKEN_HEADER, "in": "header", "required": True, "schema": {"type": "string"}}],
+    }
+    return {200: success, **TTS_RESPONSES}, body
+
+
+def _check_token(service: ShimService, request: Request) -> None:
+    provided = request.headers.getlist(c.TOKEN_HEADER)
+    if not provided:
+        raise TokenRefusedError("missing_token", "token_missing")
+    if len(provided) > 1:
+        # Which of two tokens would a proxy or Panda honour? Neither: refuse the ambiguity.
+        raise TokenRefusedError("wrong_token", "token_ambiguous")
+    expected = service.token.get_secret_value().encode()
+    if not hmac.compare_digest(provided[0].encode("utf-8", "surrogateescape"), expected):
+        raise TokenRefusedError("wrong_token", "token_wrong")
+
+
+async def _request_body(service: ShimService, request: Request) -> TTSRequest:
+    settings = service.settings
+    try:
+        body = await asyncio.wait_for(_read_body(request, settings.max_body_bytes), settings.body_timeout_seconds)
+    except TimeoutError:
+        service.metrics.timeouts.inc()
+        detail = f"request body not received within {settings.body_timeout_seconds:g} s"
+        raise ApiError(408, detail, "body_timeout", {"Connection": "close"}) from None
+    req = _parse_request(body, request.headers.get("content-type"))
+    if req.unknown_fields:
+        service.note_unknown_fields(req.unknown_fields)
+    if req.cleaned:
+        service.metrics.text_cleaned.inc()
+    for name in req.clamped:
+        service.metrics.clamped.labels(param=name).inc()
+    if len(req.text) > settings.max_text_chars:
+        raise ApiError(413, f"text over {settings.max_text_chars} characters", "text_too_long")
+    return req
+
+
+async def _synthesize(service: ShimService, request: Request, fields: dict[str, Any]) -> Response:
+    _check_token(service, request)
+    req = await _request_body(service, request)
+    if req.cleaned:
+        fields["text_cleaned"] = True
+    voice = voice_name(req.voice) if req.voice is not None else service.settings.default_voice
+    params = service.params(req.text, voice, req.exaggeration, req.cfg_weight, req.temperature, req.seed)
+    job = service.admit(params)
+    fields.update(voice=voice, chars=len(req.text))
+    await _finished_or_disconnect(request, job)
+    result = service.outcome(job)
+    fields.update(
+        audio_s=round(result.pcm.seconds, 3),
+        synth_s=round(result.synth_seconds, 4),
+        queued_s=round(result.queued_seconds, 4),
+        rtf=round(result.real_time_factor, 4),
+        speech_tokens=result.output.speech_tokens,
+    )
+    return service.shape.success(result.pcm.data)
+
+
+def _refusal(service: ShimService, exc: Exception, fields: dict[str, Any]) -> Response:
+    """The answer for a refused request, counted under its reason."""
+    if isinstance(exc, TokenRefusedError):
+        service.metrics.refusals.labels(reason=exc.reason).inc()
+        return service.shape.refusal(exc.case)
+    if isinstance(exc, RefusedError):
+        retry_after = {c.HEADER_RETRY_AFTER: str(service.settings.retry_after_seconds)}
+        exc = ApiError(
+            REFUSAL_STATUS[type(exc)], exc.detail, exc.reason, retry_after if isinstance(exc, RETRY_LATER) else None
+        )
+    assert isinstance(exc, ApiError)
+    service.metrics.refusals.labels(reason=exc.reason).inc()
+    fields["refusal"] = exc.reason
+    return _error(exc.status, exc.detail, exc.headers)
+
+
 def create_app(service: ShimService) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -163,15 +280,10 @@ def create_app(service: ShimService) -> FastAPI:
             await asyncio.to_thread(service.stop)
 
     app = FastAPI(
-        title="Chatterbox TTS (Titan failover shim)",
-        version="1",
-        lifespan=lifespan,
-        docs_url=None,
-        redoc_url=None,
+        title="Chatterbox TTS (Titan failover shim)", version="1", lifespan=lifespan, docs_url=None, redoc_url=None
     )
     app.state.service = service
     app.add_middleware(AmbientHeaders, shape=service.shape)
-    retry_after = {c.HEADER_RETRY_AFTER: str(service.settings.retry_after_seconds)}
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -183,77 +295,34 @@ def create_app(service: ShimService) -> FastAPI:
 
     @app.get(c.HEALTH_PATH)
     async def health() -> dict[str, Any]:
-        return {
-            "status": "alive",
-            "state": service.state.value,
-            "ready": service.ready,
-            **service.engine.describe(),
-            **service.shape.describe(),
-            "queue_depth": service.worker.depth,
-            "uptime_s": round(time.time() - service.started_at, 1),
-        }
+        return service.health()
 
     @app.get(c.READY_PATH)
     async def ready() -> JSONResponse:
-        if not service.ready:
-            body: dict[str, Any] = {"ready": False, "state": service.state.value}
-            if service.failure:
-                body["reason"] = "start-up failed; see the service log"
-            return JSONResponse(body, status_code=503, headers=retry_after)
-        return JSONResponse(
-            {
-                "ready": True,
-                "engine": service.engine.name,
-                "voices": sorted(service.engine.voices),
-                "load_s": round(service.engine.load_seconds or 0.0, 3),
-            }
-        )
+        if service.ready:
+            return JSONResponse(service.readiness())
+        retry_after = {c.HEADER_RETRY_AFTER: str(service.settings.retry_after_seconds)}
+        return JSONResponse(service.readiness(), status_code=503, headers=retry_after)
 
     @app.get(c.METRICS_PATH)
     async def metrics() -> Response:
         service.metrics.queue_depth.set(service.worker.depth)
         return Response(service.metrics.render(), media_type=service.metrics.content_type)
 
-    responses: dict[int | str, dict[str, Any]] = {
-        200: {
-            "description": f"Raw little-endian int16 mono PCM at {service.shape.sample_rate} Hz",
-            "content": {c.PCM_CONTENT_TYPE: {"schema": {"type": "string", "format": "binary"}}},
-        },
-        401: {"description": "Missing or wrong X-Internal-Token"},
-        404: {"description": "Voice not in the allowlist"},
-        408: {"description": "The body did not arrive within SHIM_BODY_TIMEOUT_SECONDS"},
-        413: {"description": "Body or text over the configured limit"},
-        422: {"description": "Invalid body"},
-        500: {"description": "Synthesis failed or produced silent/invalid audio"},
-        503: {"description": "Not ready, or the queue is full (see Retry-After)"},
-    }
-    openapi_body = {
-        "requestBody": {
-            "required": True,
-            "content": {"application/json": {"schema": request_schema(service.settings.max_text_chars)}},
-        },
-        "parameters": [{"name": c.TOKEN_HEADER, "in": "header", "required": True, "schema": {"type": "string"}}],
-    }
+    responses, openapi_body = _openapi(service)
 
     @app.post(c.TTS_PATH, responses=responses, openapi_extra=openapi_body, response_class=Response)
     async def tts(request: Request) -> Response:
         started = time.perf_counter()
-        status = 500
         fields: dict[str, Any] = {}
+        status = 500
         try:
-            response = await _synthesize(request, fields)
+            try:
+                response = await _synthesize(service, request, fields)
+            except (TokenRefusedError, RefusedError, ApiError) as exc:
+                response = _refusal(service, exc, fields)
             status = response.status_code
             return response
-        except TokenRefusedError as exc:
-            service.metrics.refusals.labels(reason=exc.reason).inc()
-            refusal = service.shape.refusal(exc.case)
-            status = refusal.status_code
-            return refusal
-        except ApiError as exc:
-            status = exc.status
-            service.metrics.refusals.labels(reason=exc.reason).inc()
-            fields["refusal"] = exc.reason
-            return _error(exc.status, exc.detail, exc.headers)
         except ClientGoneError:
             status = 499  # nginx's "client closed request"; never sent, only counted
             service.metrics.abandoned.inc()
@@ -263,79 +332,5 @@ def create_app(service: ShimService) -> FastAPI:
             service.metrics.requests.labels(status=str(status)).inc()
             service.metrics.request_seconds.observe(elapsed)
             log.info("tts", extra={"status": status, "request_s": round(elapsed, 4), **fields})
-
-    async def _synthesize(request: Request, fields: dict[str, Any]) -> Response:
-        provided = request.headers.getlist(c.TOKEN_HEADER)
-        if not provided:
-            raise TokenRefusedError("missing_token", "token_missing")
-        if len(provided) > 1:
-            # Which of two tokens would a proxy or Panda honour? Neither: refuse the ambiguity.
-            raise TokenRefusedError("wrong_token", "token_ambiguous")
-        expected = service.token.get_secret_value().encode()
-        if not hmac.compare_digest(provided[0].encode("utf-8", "surrogateescape"), expected):
-            raise TokenRefusedError("wrong_token", "token_wrong")
-
-        try:
-            body = await asyncio.wait_for(
-                _read_body(request, service.settings.max_body_bytes), service.settings.body_timeout_seconds
-            )
-        except TimeoutError:
-            service.metrics.timeouts.inc()
-            raise ApiError(
-                408,
-                f"request body not received within {service.settings.body_timeout_seconds:g} s",
-                "body_timeout",
-                {"Connection": "close"},
-            ) from None
-        req = _parse_request(body, request.headers.get("content-type"))
-        if req.unknown_fields:
-            service.note_unknown_fields(req.unknown_fields)
-        if req.cleaned:
-            service.metrics.text_cleaned.inc()
-            fields["text_cleaned"] = True
-        for name in req.clamped:
-            service.metrics.clamped.labels(param=name).inc()
-        if len(req.text) > service.settings.max_text_chars:
-            raise ApiError(413, f"text over {service.settings.max_text_chars} characters", "text_too_long")
-        voice = voice_name(req.voice) if req.voice is not None else service.settings.default_voice
-        if voice not in service.engine.voices:
-            raise ApiError(404, "voice not in the allowlist", "unknown_voice")
-        fields.update(voice=voice, chars=len(req.text))
-        if not service.ready:
-            raise ApiError(503, f"not ready ({service.state.value})", "not_ready", retry_after)
-
-        params = service.params(req.text, voice, req.exaggeration, req.cfg_weight, req.temperature, req.seed)
-        try:
-            job = service.submit(params)
-        except QueueFullError:
-            raise ApiError(503, "busy: the synthesis queue is full", "queue_full", retry_after) from None
-        try:
-            result = await _result_or_disconnect(request, job)
-        except InvalidAudioError as exc:
-            service.metrics.invalid_audio.inc()
-            log.error("refused invalid audio", extra={"reason": str(exc), "voice": voice})
-            raise ApiError(500, f"synthesis produced invalid audio: {exc}", "invalid_audio") from None
-        except (ApiError, ClientGoneError):
-            raise
-        except Exception as exc:
-            log.exception("synthesis failed", extra={"voice": voice})
-            raise ApiError(500, f"synthesis failed ({type(exc).__name__})", "synthesis_failed") from None
-        finally:
-            service.metrics.queue_depth.set(service.worker.depth)
-
-        pcm = result.pcm
-        service.metrics.synthesis_seconds.observe(result.synth_seconds)
-        service.metrics.real_time_factor.observe(result.real_time_factor)
-        service.metrics.audio_seconds.inc(pcm.seconds)
-        if result.output.hit_token_cap:
-            service.metrics.token_cap_hits.inc()
-        fields.update(
-            audio_s=round(pcm.seconds, 3),
-            synth_s=round(result.synth_seconds, 4),
-            queued_s=round(result.queued_seconds, 4),
-            rtf=round(result.real_time_factor, 4),
-            speech_tokens=result.output.speech_tokens,
-        )
-        return service.shape.success(pcm.data)
 
     return app

@@ -13,13 +13,13 @@ from pydantic import SecretStr
 
 from . import contract as c
 from .answer_shape import AnswerShape
-from .audio import Pcm, resample, to_pcm16
+from .audio import InvalidAudioError, Pcm, resample, to_pcm16
 from .engines.base import Engine, EngineOutput, SynthesisParams, TokenCap
 from .metrics import ShimMetrics
 from .settings import Settings
 from .voices import load_allowlist
 from .weights import Manifest, verify_weights
-from .worker import InferenceWorker, Job
+from .worker import InferenceWorker, Job, QueueFullError
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,39 @@ class Synthesis:
     @property
     def real_time_factor(self) -> float:
         return self.synth_seconds / self.pcm.seconds
+
+
+class RefusedError(Exception):
+    """A synthesis the service will not (or could not) deliver. `reason` is the label it is counted
+    under in tts_refusals_total; the HTTP layer maps each subclass to one status (http_app.py)."""
+
+    reason = "refused"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class UnknownVoiceError(RefusedError):
+    reason = "unknown_voice"
+
+
+class NotReadyError(RefusedError):
+    reason = "not_ready"
+
+
+class BusyError(RefusedError):
+    reason = "queue_full"
+
+
+class InvalidAudioOutError(RefusedError):
+    """The engine's audio failed the checks (silent, NaN, empty): never answered as 200."""
+
+    reason = "invalid_audio"
+
+
+class SynthesisFailedError(RefusedError):
+    reason = "synthesis_failed"
 
 
 def build_engine(settings: Settings) -> Engine:
@@ -161,6 +194,62 @@ class ShimService:
             # The field name only: its value may be private.
             log.info("ignoring unknown request field (logged once per name)", extra={"field": name[:64]})
 
+    def health(self) -> dict[str, object]:
+        return {
+            "status": "alive",
+            "state": self.state.value,
+            "ready": self.ready,
+            **self.engine.describe(),
+            **self.shape.describe(),
+            "queue_depth": self.worker.depth,
+            "uptime_s": round(time.time() - self.started_at, 1),
+        }
+
+    def readiness(self) -> dict[str, object]:
+        if not self.ready:
+            body: dict[str, object] = {"ready": False, "state": self.state.value}
+            if self.failure:
+                body["reason"] = "start-up failed; see the service log"
+            return body
+        voices = sorted(self.engine.voices)
+        return {
+            "ready": True,
+            "engine": self.engine.name,
+            "voices": voices,
+            "load_s": round(self.engine.load_seconds or 0.0, 3),
+        }
+
+    def admit(self, params: SynthesisParams) -> Job[Synthesis]:
+        """Queue a synthesis for an allowed voice on a ready service; a RefusedError says why not."""
+        if params.voice not in self.engine.voices:
+            raise UnknownVoiceError("voice not in the allowlist")
+        if not self.ready:
+            raise NotReadyError(f"not ready ({self.state.value})")
+        try:
+            return self.submit(params)
+        except QueueFullError:
+            raise BusyError("busy: the synthesis queue is full") from None
+
+    def outcome(self, job: Job[Synthesis]) -> Synthesis:
+        """The finished job's synthesis, with its metrics recorded; a RefusedError for any failure."""
+        try:
+            result = job.future.result(timeout=0)
+        except InvalidAudioError as exc:
+            self.metrics.invalid_audio.inc()
+            log.error("refused invalid audio", extra={"reason": str(exc), "voice": job.label})
+            raise InvalidAudioOutError(f"synthesis produced invalid audio: {exc}") from None
+        except Exception as exc:
+            log.error("synthesis failed", exc_info=exc, extra={"voice": job.label})
+            raise SynthesisFailedError(f"synthesis failed ({type(exc).__name__})") from None
+        finally:
+            self.metrics.queue_depth.set(self.worker.depth)
+        self.metrics.synthesis_seconds.observe(result.synth_seconds)
+        self.metrics.real_time_factor.observe(result.real_time_factor)
+        self.metrics.audio_seconds.inc(result.pcm.seconds)
+        if result.output.hit_token_cap:
+            self.metrics.token_cap_hits.inc()
+        return result
+
     def submit(self, params: SynthesisParams) -> Job[Synthesis]:
         """Queue a synthesis; QueueFullError when the queue is at depth."""
         job: Job[Synthesis]
@@ -174,5 +263,14 @@ class ShimService:
             return Synthesis(pcm, output, synth_seconds, queued)
 
         job = self.worker.submit(run)
+        job.label = params.voice
         self.metrics.queue_depth.set(self.worker.depth)
         return job
+
+
+def build_service(settings: Settings, token: SecretStr) -> ShimService:
+    """The service as configured (shared by serve, the benches and the tests): the engine built and
+    its weights verified, the answer shape read from the contract record; not started. Raises
+    WeightsError, VoiceError, AnswerShapeError or ValueError naming a bad input."""
+    shape = AnswerShape.load(settings.contract_file)
+    return ShimService(settings, token, build_engine(settings), shape)

@@ -31,6 +31,8 @@ class Job(Generic[T]):
     future: Future[T] = field(default_factory=Future)
     enqueued_at: float = field(default_factory=time.perf_counter)
     started_at: float | None = None
+    # What the job is for, in log lines (a voice name; never the text).
+    label: str = ""
 
     def abandon(self) -> bool:
         """The caller left. True if the job had not started (it will never run)."""

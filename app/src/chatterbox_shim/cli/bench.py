@@ -157,7 +157,7 @@ def _finish(args: argparse.Namespace, report: dict[str, Any]) -> int:
 
 def bench_local(args: argparse.Namespace, sentences: list[str]) -> int:
     from ..logs import configure_logging
-    from ..service import ShimService, build_engine
+    from ..service import build_service
 
     configure_logging("WARNING")
     token = secrets.token_urlsafe(24)
@@ -177,10 +177,9 @@ def bench_local(args: argparse.Namespace, sentences: list[str]) -> int:
     # Runs for the whole benchmark, model load included (a daemon thread: an early return leaves it).
     sampler = DriverMemorySampler().start()
     started = time.perf_counter()
-    engine = build_engine(settings)
+    service = build_service(settings, SecretStr(token))
     if args.fixed_tokens:
-        engine.ignore_stop_token = True  # type: ignore[attr-defined]
-    service = ShimService(settings, SecretStr(token), engine)
+        service.engine.ignore_stop_token = True  # type: ignore[attr-defined]
     from ..http_app import create_app
 
     server, port, thread = _serve(create_app(service), settings.head_limits())

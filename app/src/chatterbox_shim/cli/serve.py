@@ -25,23 +25,22 @@ def main() -> int:
     configure_logging(settings.log_level, secrets=[token.get_secret_value()])
     log = logging.getLogger("chatterbox_shim")
 
-    from ..answer_shape import AnswerShape, AnswerShapeError
+    from ..answer_shape import AnswerShapeError
     from ..http_app import create_app
     from ..http_server import run
-    from ..service import ShimService, build_engine
+    from ..service import build_service
 
     try:
-        shape = AnswerShape.load(settings.contract_file)
-        engine = build_engine(settings)
+        service = build_service(settings, token)
     except (WeightsError, VoiceError, AnswerShapeError, ValueError) as exc:
         log.error("refusing to start", extra={"reason": str(exc)})
         print(f"chatterbox-shim: refusing to start: {exc}", file=sys.stderr)
         return EXIT_BAD_INPUTS
-    service = ShimService(settings, token, engine, shape)
+    shape = service.shape
     log.info(
         "starting",
         extra={
-            "engine": engine.name,
+            "engine": service.engine.name,
             "host": settings.host,
             "port": settings.port,
             "queue_depth": settings.queue_depth,
