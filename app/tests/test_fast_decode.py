@@ -90,7 +90,7 @@ def test_seeded_sampling_gives_identical_tokens(engine: ChatterboxEngine, index:
 
 
 def test_identical_tokens_give_the_same_waveform(engine: ChatterboxEngine) -> None:
-    params = SynthesisParams(SENTENCES[0], VOICE, 0.5, 0.5, 0.8, seed=99)
+    params = SynthesisParams(SENTENCES[0], VOICE, seed=99)
     engine.decode_path = "reference"
     try:
         reference = engine.synthesize(params)
@@ -105,7 +105,7 @@ def test_identical_tokens_give_the_same_waveform(engine: ChatterboxEngine) -> No
 
 def test_a_prompt_too_long_for_the_static_cache_uses_the_reference_path(engine: ChatterboxEngine) -> None:
     long_text = "word " * (engine.fast_max_prompt_tokens + 10)
-    out = engine.synthesize(SynthesisParams(long_text, VOICE, 0.5, 0.5, 0.8, seed=3), max_new_tokens=4)
+    out = engine.synthesize(SynthesisParams(long_text, VOICE, seed=3), max_new_tokens=4)
     assert out.speech_tokens is not None
     assert out.speech_tokens <= 4
 
@@ -148,7 +148,7 @@ def test_s3gen_graph_replay_matches_eager(engine: ChatterboxEngine) -> None:
     assert engine.s3gen_graphs is not None, "the S3Gen start-up check refused graph replay"
     assert engine.s3gen_check_error is not None
     assert engine.s3gen_check_error <= 1e-4
-    params = SynthesisParams(SENTENCES[1], VOICE, 0.5, 0.5, 0.8, seed=5)
+    params = SynthesisParams(SENTENCES[1], VOICE, seed=5)
     replays = engine.s3gen_graphs.replays
     graphed = engine.synthesize(params)
     assert engine.s3gen_graphs.replays > replays
@@ -185,7 +185,7 @@ def test_a_failing_fast_path_set_up_serves_the_reference_loop(
         assert facts["decode_path"] == "reference"
         assert facts["fast_path_error"] == "RuntimeError: CUDA out of memory (injected)"
         assert "fast decode path set-up failed: serving the reference path" in caplog.text
-        out = engine.synthesize(SynthesisParams(SENTENCES[0], VOICE, 0.5, 0.5, 0.8, seed=1), max_new_tokens=4)
+        out = engine.synthesize(SynthesisParams(SENTENCES[0], VOICE, seed=1), max_new_tokens=4)
         assert out.speech_tokens is not None
         assert 0 < out.speech_tokens <= 4
     finally:

@@ -7,7 +7,7 @@ from chatterbox_shim.engines.lab import LabToneEngine, render, voice_pitch_hz
 
 
 def _params(text="Hello there.", voice="samantha_evolving", seed=None):
-    return SynthesisParams(text, voice, 0.5, 0.5, 0.8, seed)
+    return SynthesisParams(text, voice, seed=seed)
 
 
 def test_deterministic_and_input_dependent():

@@ -139,7 +139,7 @@ def _synthesis(report: Report, engine: Engine, settings: Settings, sentences: li
     rtfs: list[float] = []
     first_s = 0.0
     for index, text in enumerate(sentences):
-        params = SynthesisParams(text, settings.default_voice, 0.5, 0.5, 0.8, seed=SEED_BASE + index)
+        params = SynthesisParams(text, settings.default_voice, seed=SEED_BASE + index)
         started = time.perf_counter()
         output = engine.synthesize(params)
         seconds = time.perf_counter() - started

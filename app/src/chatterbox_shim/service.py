@@ -11,7 +11,6 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from . import contract as c
 from .answer_shape import AnswerShape
 from .audio import InvalidAudioError, Pcm, resample, to_pcm16
 from .engines.base import Engine, EngineOutput, SynthesisParams, TokenCap
@@ -171,14 +170,8 @@ class ShimService:
         temperature: float | None = None,
         seed: int | None = None,
     ) -> SynthesisParams:
-        return SynthesisParams(
-            text=text,
-            voice=voice,
-            exaggeration=c.EXAGGERATION_DEFAULT if exaggeration is None else exaggeration,
-            cfg_weight=c.CFG_WEIGHT_DEFAULT if cfg_weight is None else cfg_weight,
-            temperature=c.TEMPERATURE_DEFAULT if temperature is None else temperature,
-            seed=seed,
-        )
+        given = {"exaggeration": exaggeration, "cfg_weight": cfg_weight, "temperature": temperature}
+        return SynthesisParams(text, voice, seed=seed, **{k: v for k, v in given.items() if v is not None})
 
     def to_pcm(self, wav: object) -> Pcm:
         """The engine's waveform as the answer's PCM: at the contract's sample rate, never silent."""

@@ -80,7 +80,7 @@ def write_test_bundle(directory: Path, seed: int = 0) -> Manifest:
 
         model = ChatterboxTTS(t3, s3gen, ve, EnTokenizer(str(staging / "tokenizer.json")), "cpu")
         reference = staging / "reference.wav"
-        wav = render(SynthesisParams("reference voice for the test bundle " * 3, "bundle", 0.5, 0.5, 0.8, seed))
+        wav = render(SynthesisParams("reference voice for the test bundle " * 3, "bundle", seed=seed))
         sf.write(reference, wav, SAMPLE_RATE)
         model.prepare_conditionals(str(reference))
         model.conds.save(staging / "conds.pt")

@@ -38,7 +38,7 @@ def _phase(engine: ChatterboxEngine, sentences: list[str], runs: int, voice: str
     rows: list[dict[str, Any]] = []
     for run in range(runs):
         for index, text in enumerate(sentences):
-            params = SynthesisParams(text, voice, 0.5, 0.5, 0.8, seed=1000 * run + index)
+            params = SynthesisParams(text, voice, seed=1000 * run + index)
             started = time.perf_counter()
             out = engine.synthesize(params)
             wall = time.perf_counter() - started
@@ -103,7 +103,7 @@ def _profile(engine: ChatterboxEngine, text: str, voice: str) -> list[dict[str, 
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if engine.device.startswith("cuda") else [])
     with profile(activities=activities) as prof:
-        engine.synthesize(SynthesisParams(text, voice, 0.5, 0.5, 0.8, seed=7))
+        engine.synthesize(SynthesisParams(text, voice, seed=7))
     sort = "cuda_time_total" if engine.device.startswith("cuda") else "cpu_time_total"
     table = []
     key = sort.replace("cuda", "device")
@@ -302,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     load_s = time.perf_counter() - started
     load_stages = dict(engine.load_stage_seconds)
     engine.ignore_stop_token = args.fixed_tokens
-    warm = SynthesisParams("Warm up.", args.voice, 0.5, 0.5, 0.8, seed=1)
+    warm = SynthesisParams("Warm up.", args.voice, seed=1)
     engine.synthesize(warm)
     reference = None if args.skip_reference else _phase(engine, sentences, args.reference_runs, args.voice)
 

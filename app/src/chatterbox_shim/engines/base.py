@@ -10,18 +10,20 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ..contract import SAMPLE_RATE
+from ..contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT, SAMPLE_RATE, TEMPERATURE_DEFAULT
 
 SPEECH_TOKENS_PER_SECOND = 25
 
 
 @dataclass(frozen=True)
 class SynthesisParams:
+    """One utterance's inputs; the defaults are the contract's (Panda's request defaults)."""
+
     text: str
     voice: str
-    exaggeration: float
-    cfg_weight: float
-    temperature: float
+    exaggeration: float = EXAGGERATION_DEFAULT
+    cfg_weight: float = CFG_WEIGHT_DEFAULT
+    temperature: float = TEMPERATURE_DEFAULT
     seed: int | None = None
 
 
