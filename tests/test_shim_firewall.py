@@ -81,3 +81,19 @@ def test_a_config_without_a_port_is_refused_and_changes_nothing(tmp_path):
     assert "PORT is not set" in result.stderr
     assert "rc=" in result.stdout
     assert "CHATTERBOX" not in result.stdout
+
+
+def test_a_new_port_or_network_mode_leaves_no_jump_of_the_old_one(tmp_path):
+    conf = 'PORT=18999\nPARENT=INPUT\nSOURCES="127.0.0.1"\n'
+    new_conf = 'PORT=19000\nPARENT=DOCKER-USER\nSOURCES="127.0.0.1"\n'
+    body = (
+        f'"$S" apply; printf \'{new_conf}\' > "$CHATTERBOX_SHIM_FIREWALL_CONF"; "$S" apply; iptables -S; '
+        'echo ---; "$S" remove; iptables -S'
+    )
+    result = in_namespace(tmp_path, conf, body)
+    assert result.returncode == 0, result.stderr
+    applied, _, removed = result.stdout.partition("---")
+    assert "--dport 18999" not in applied
+    assert applied.count("-j CHATTERBOX-SHIM") == 1
+    assert "--ctorigdstport 19000 -j CHATTERBOX-SHIM" in applied
+    assert "CHATTERBOX" not in removed

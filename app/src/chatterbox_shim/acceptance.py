@@ -218,13 +218,21 @@ def _memory(report: Report) -> None:
     )
 
 
+def _guarded(report: Report, name: str, check: Callable[[], None]) -> None:
+    """A check that raises (OOM, an NVRTC error on SM_121) is that check failing, named, not a crash."""
+    try:
+        check()
+    except Exception as exc:  # the finding itself
+        report.add(name, FAILED, f"{type(exc).__name__}: {exc}")
+
+
 def run(settings: Settings, sentences: list[str], *, require_gpu: bool) -> Report:
     report = Report(versions())
     has_gpu = _gpu(report, require_gpu)
     engine = _start(report, settings)
     if engine is None:
         return report
-    _synthesis(report, engine, settings, sentences)
+    _guarded(report, "synthesis", lambda: _synthesis(report, engine, settings, sentences))
     gpu_checks = ("blackwell_patches", "fast_path", "gpu_memory")
     if settings.engine != "chatterbox":
         for name in gpu_checks:
@@ -234,7 +242,7 @@ def run(settings: Settings, sentences: list[str], *, require_gpu: bool) -> Repor
         for name in gpu_checks:
             report.add(name, UNPROVEN, "no CUDA device here")
         return report
-    _blackwell(report, engine, settings)
-    _fast_path(report, engine, sentences)
-    _memory(report)
+    _guarded(report, "blackwell_patches", lambda: _blackwell(report, engine, settings))
+    _guarded(report, "fast_path", lambda: _fast_path(report, engine, sentences))
+    _guarded(report, "gpu_memory", lambda: _memory(report))
     return report

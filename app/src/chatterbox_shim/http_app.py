@@ -209,7 +209,7 @@ def _check_token(service: ShimService, request: Request) -> None:
         raise TokenRefusedError("wrong_token", "token_wrong")
 
 
-async def _request_body(service: ShimService, request: Request) -> TTSRequest:
+async def _request_body(service: ShimService, request: Request, fields: dict[str, Any]) -> TTSRequest:
     settings = service.settings
     try:
         body = await asyncio.wait_for(_read_body(request, settings.max_body_bytes), settings.body_timeout_seconds)
@@ -222,6 +222,7 @@ async def _request_body(service: ShimService, request: Request) -> TTSRequest:
         service.note_unknown_fields(req.unknown_fields)
     if req.cleaned:
         service.metrics.text_cleaned.inc()
+        fields["text_cleaned"] = True
     for name in req.clamped:
         service.metrics.clamped.labels(param=name).inc()
     if len(req.text) > settings.max_text_chars:
@@ -231,13 +232,12 @@ async def _request_body(service: ShimService, request: Request) -> TTSRequest:
 
 async def _synthesize(service: ShimService, request: Request, fields: dict[str, Any]) -> Response:
     _check_token(service, request)
-    req = await _request_body(service, request)
-    if req.cleaned:
-        fields["text_cleaned"] = True
+    req = await _request_body(service, request, fields)
     voice = voice_name(req.voice) if req.voice is not None else service.settings.default_voice
     params = service.params(req.text, voice, req.exaggeration, req.cfg_weight, req.temperature, req.seed)
+    if voice in service.engine.voices:  # a caller's unknown voice name is not logged
+        fields.update(voice=voice, chars=len(req.text))
     job = service.admit(params)
-    fields.update(voice=voice, chars=len(req.text))
     await _finished_or_disconnect(request, job)
     result = service.outcome(job)
     fields.update(
@@ -299,10 +299,11 @@ def create_app(service: ShimService) -> FastAPI:
 
     @app.get(c.READY_PATH)
     async def ready() -> JSONResponse:
-        if service.ready:
-            return JSONResponse(service.readiness())
+        body = service.readiness()  # read once: the status and the body agree even mid start-up
+        if body["ready"]:
+            return JSONResponse(body)
         retry_after = {c.HEADER_RETRY_AFTER: str(service.settings.retry_after_seconds)}
-        return JSONResponse(service.readiness(), status_code=503, headers=retry_after)
+        return JSONResponse(body, status_code=503, headers=retry_after)
 
     @app.get(c.METRICS_PATH)
     async def metrics() -> Response:
