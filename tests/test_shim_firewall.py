@@ -62,7 +62,8 @@ def test_apply_is_idempotent_and_a_new_list_replaces_the_old(tmp_path):
         '"$S" apply; iptables -S > first; "$S" apply; iptables -S > second; cmp first second; cat second; '
         'echo ---; sed -i s/192.168.1.20/192.168.1.30/ "$CHATTERBOX_SHIM_FIREWALL_CONF"; "$S" apply; iptables -S'
     )
-    result = in_namespace(tmp_path, conf, f"cd {tmp_path}; {body}")
+    docker_chain = "iptables -N DOCKER-USER; iptables -A FORWARD -j DOCKER-USER; "  # as Docker leaves them
+    result = in_namespace(tmp_path, conf, f"cd {tmp_path}; {docker_chain}{body}")
     assert result.returncode == 0, result.stderr
     first, _, replaced = result.stdout.partition("---")
     # A published port is matched by the connection's original destination (Docker's DNAT
@@ -90,10 +91,20 @@ def test_a_new_port_or_network_mode_leaves_no_jump_of_the_old_one(tmp_path):
         f'"$S" apply; printf \'{new_conf}\' > "$CHATTERBOX_SHIM_FIREWALL_CONF"; "$S" apply; iptables -S; '
         'echo ---; "$S" remove; iptables -S'
     )
-    result = in_namespace(tmp_path, conf, body)
+    docker_chain = "iptables -N DOCKER-USER; iptables -A FORWARD -j DOCKER-USER; "
+    result = in_namespace(tmp_path, conf, docker_chain + body)
     assert result.returncode == 0, result.stderr
     applied, _, removed = result.stdout.partition("---")
     assert "--dport 18999" not in applied
     assert applied.count("-j CHATTERBOX-SHIM") == 1
     assert "--ctorigdstport 19000 -j CHATTERBOX-SHIM" in applied
     assert "CHATTERBOX" not in removed
+
+
+def test_docker_user_without_dockers_jump_is_refused(tmp_path):
+    """No FORWARD jump to DOCKER-USER (Docker down, or its nftables backend): a rule would protect nothing."""
+    conf = 'PORT=8773\nPARENT=DOCKER-USER\nSOURCES="10.0.0.1"\n'
+    result = in_namespace(tmp_path, conf, '"$S" apply || echo "rc=$?"; iptables -S')
+    assert "FORWARD does not jump to DOCKER-USER" in result.stderr
+    assert "rc=1" in result.stdout
+    assert "CHATTERBOX" not in result.stdout
