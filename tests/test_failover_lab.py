@@ -29,6 +29,8 @@ def test_failover_then_rollback_round_trip(normal: Lab):
 
     run = normal.playbook("failover.yml")
     assert run.rc == 0, run.output[-3000:]
+    # A ready standby is used as it is: converging it could restart it in the middle of an outage.
+    assert "failing over to it as it is" in " ".join(run.output.split())
     assert normal.url_in_file() == TITAN_URL
     assert normal.daemon_url() == TITAN_URL
     assert normal.env_owner_mode() == owner_mode
@@ -81,7 +83,12 @@ def test_titan_not_ready_refuses(normal: Lab):
 def test_token_mismatch_refuses_on_401(normal: Lab):
     before = normal.env_sha256()
     try:
-        run = normal.playbook("failover.yml", "-e", "chatterbox_token=not-the-daemons-token")
+        # Titan's token rotated without Panda's: standby.yml deploys it and its own check refuses it...
+        deployed = normal.playbook("standby.yml", "-e", "chatterbox_token=not-the-daemons-token")
+        assert deployed.rc != 0
+        assert "401 (token rejected)" in deployed.output
+        # ...and failover, finding that standby ready, refuses it too, before touching the line.
+        run = normal.playbook("failover.yml")
         assert run.rc != 0
         assert "401 (token rejected)" in run.output
         # Refused before the flip: nothing is claimed restored that was never touched.
@@ -149,6 +156,10 @@ def test_a_standby_that_failed_at_start_up_refuses_at_once_naming_the_cause(norm
     before = normal.env_sha256()
     broken = json.dumps({"chatterbox_shim_env": {"SHIM_RMS_FLOOR_DBFS": "0"}})
     try:
+        deployed = normal.playbook("standby.yml", "-e", broken)
+        assert deployed.rc != 0
+        assert "failed at start-up" in deployed.output, deployed.output[-3000:]
+        # Not ready, so failover starts the standby itself, and stops as soon as it says why it cannot.
         run = normal.playbook("failover.yml", "-e", broken)
         assert run.rc != 0
         assert "failed at start-up" in run.output, run.output[-3000:]

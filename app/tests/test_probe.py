@@ -154,3 +154,15 @@ def test_cli_token_file(lab_shim, tmp_path):
     token_file.write_text(TOKEN + "\n")
     assert probe_main(["--url", lab_shim.url, "--token-file", str(token_file)]) == 0
     assert probe_main(["--url", lab_shim.url, "--token-file", str(tmp_path / "none")]) == 2
+
+
+def test_cli_reads_the_url_from_the_named_variable_and_skips_an_unrecorded_contract(lab_shim, tmp_path):
+    env = tmp_path / "phone.env"
+    env.write_text(f"TTS_SERVER={lab_shim.url}\nCHATTERBOX_TOKEN={TOKEN}\n")
+    assert probe_main(["--env-file", str(env)]) == 2  # no CHATTERBOX_URL in it
+    missing = str(tmp_path / "never-recorded.json")
+    assert (
+        probe_main(["--env-file", str(env), "--variable", "TTS_SERVER", "--contract", missing, "--contract-optional"])
+        == 0
+    )
+    assert probe_main(["--env-file", str(env), "--variable", "TTS_SERVER", "--contract", missing]) == 2

@@ -42,7 +42,7 @@ class Window:
 
     def _probe_once(self) -> dict[str, Any]:
         values = read_env_file(self.args.env_file)
-        url, token = values.get(URL_VARIABLE, ""), values.get(TOKEN_VARIABLE, "")
+        url, token = values.get(self.args.variable, ""), values.get(TOKEN_VARIABLE, "")
         result: ProbeResult = probe(url, token, timeout=self.args.timeout, record=self.record)
         return {
             "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
         prog="drill-window", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--env-file", type=Path, required=True, help="the line's env file (URL and token)")
+    parser.add_argument("--variable", default=URL_VARIABLE, help="the variable that names the TTS server")
     parser.add_argument("--seconds", type=float, required=True, help="length of the window")
     parser.add_argument("--interval", type=float, default=30.0, help="seconds between probes")
     parser.add_argument("--max-failures", type=int, default=2, help="end the window when failures exceed this")

@@ -10,7 +10,7 @@ scheme, host and port: what a failover would write) while the line is on Panda, 
 
   python3 -m chatterbox_shim.outage_watch --config /etc/chatterbox-outage-watch/config.json
 
-Config (JSON): {"lines": [{"name", "env_file"}], "targets": {"panda": URL, "titan": URL},
+Config (JSON): {"lines": [{"name", "env_file"[, "variable"]}], "targets": {"panda": URL, "titan": URL},
 "textfile": PATH, "state_dir": DIR, "timeout_s": 30,
 "auto_failover": {"enabled": false, "after_failures": 3, "command": ["argv", "{line}"]}}
 Exit 0 after a pass (whatever the probes said: the metrics carry it), 2 on a bad config.
@@ -166,7 +166,7 @@ def watch_line(line: dict[str, str], config: dict[str, Any], state_dir: Path) ->
     previous = _load_state(state_path)
     try:
         values = read_env_file(Path(line["env_file"]))
-        url, token = values.get(URL_VARIABLE, ""), values.get(TOKEN_VARIABLE, "")
+        url, token = values.get(line.get("variable") or URL_VARIABLE, ""), values.get(TOKEN_VARIABLE, "")
     except OSError as exc:
         url, token = "", ""
         unreadable = f"env file {line['env_file']} unreadable: {exc.strerror}"

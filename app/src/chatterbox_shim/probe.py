@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from . import contract as c
+from .envfile import read_env_file
 
 DEFAULT_TEXT = "This is the failover check. If you can hear me, Titan is speaking."
 URL_VARIABLE = "CHATTERBOX_URL"
@@ -65,25 +66,6 @@ class ProbeResult:
     headers: list[tuple[str, str]] = field(default_factory=list)
     body_bytes: int | None = None
     warnings: list[str] = field(default_factory=list)
-
-
-def read_env_file(path: Path) -> dict[str, str]:
-    """KEY=VALUE lines as systemd's EnvironmentFile and shells read them (quotes, export, comments)."""
-    values: dict[str, str] = {}
-    for raw in path.read_text(encoding="utf-8").splitlines():
-        line = raw.strip()
-        if not line or line.startswith(("#", ";")):
-            continue
-        if line.startswith("export "):
-            line = line[len("export ") :].lstrip()
-        key, sep, value = line.partition("=")
-        if not sep:
-            continue
-        value = value.strip()
-        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-            value = value[1:-1]
-        values[key.strip()] = value
-    return values
 
 
 def tts_url(base: str) -> str:
@@ -170,7 +152,8 @@ def check_answer(
     )
     channels = int(record["audio"]["channels"]) if record is not None else 1
     frame = c.SAMPLE_WIDTH_BYTES * channels
-    check("framing", len(payload) % frame == 0, f"{len(payload)} bytes: not whole {frame}-byte int16 frames")
+    whole = len(payload) % frame == 0
+    check("framing", whole, f"{len(payload)} bytes: {'whole' if whole else 'not whole'} {frame}-byte int16 frames")
     samples = len(payload) // frame
     check("samples", samples > 0, f"{samples} samples")
     rate = _sample_rate(headers, record)
@@ -288,7 +271,7 @@ def load_contract(path: Path | None) -> dict[str, Any] | None:
     return load_record(path)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="tts-probe", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -301,12 +284,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON summary line instead of the checks")
     parser.add_argument("--contract", type=Path, help="a contract record (chatterbox-parity contract record)")
     parser.add_argument(
+        "--contract-optional",
+        action="store_true",
+        help="a --contract file that does not exist is skipped (a line whose contract was never recorded)",
+    )
+    parser.add_argument(
+        "--variable",
+        default=URL_VARIABLE,
+        help=f"the env file's variable that names the TTS server (default {URL_VARIABLE})",
+    )
+    parser.add_argument(
         "--contract-mode",
         choices=("strict", "warn"),
         default="strict",
         help="strict: a difference from the record fails; warn: it is reported (for Panda itself)",
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.contract_optional and args.contract is not None and not args.contract.exists():
+        args.contract = None
     try:
         record = load_contract(args.contract)
     except ValueError as error:
@@ -327,12 +326,12 @@ def main(argv: list[str] | None = None) -> int:
         except OSError as error:
             print(f"tts-probe: cannot read {args.token_file}: {error.strerror}", file=sys.stderr)
             return 2
-    url = args.url or values.get(URL_VARIABLE) or os.environ.get(URL_VARIABLE, "")
+    url = args.url or values.get(args.variable) or os.environ.get(args.variable, "")
     if not token:
         print(f"tts-probe: no {TOKEN_VARIABLE} in the env file or the environment", file=sys.stderr)
         return 2
     if not url:
-        print(f"tts-probe: no --url and no {URL_VARIABLE}", file=sys.stderr)
+        print(f"tts-probe: no --url and no {args.variable}", file=sys.stderr)
         return 2
 
     def report(name: str, passed: bool, detail: str) -> None:

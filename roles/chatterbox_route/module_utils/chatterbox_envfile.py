@@ -1,0 +1,1 @@
+../../../app/src/chatterbox_shim/envfile.py
