@@ -15,11 +15,11 @@ import numpy as np
 import pytest
 import torch
 
+from chatterbox_shim.engines import equivalence
 from chatterbox_shim.engines.base import SynthesisParams, TokenCap
-from chatterbox_shim.engines.chatterbox import (
-    MAX_RELATIVE_ERROR,
-    ChatterboxEngine,
-)
+from chatterbox_shim.engines.chatterbox import ChatterboxEngine
+from chatterbox_shim.engines.decoders import FastDecoder, ReferenceDecoder
+from chatterbox_shim.engines.equivalence import MAX_RELATIVE_ERROR
 from chatterbox_shim.sentences import default_sentences
 from chatterbox_shim.voices import load_allowlist
 
@@ -54,10 +54,10 @@ def engine(test_bundle: Path, test_voices: Path) -> ChatterboxEngine:
 def _decode_both(engine: ChatterboxEngine, text: str, *, greedy: bool, seed: int | None) -> tuple[list[int], list[int]]:
     if seed is not None:
         torch.manual_seed(seed)
-    reference = engine.reference_tokens(text, VOICE, BUDGET, greedy=greedy)
+    reference = equivalence.reference_tokens(engine, text, VOICE, BUDGET, greedy=greedy)
     if seed is not None:
         torch.manual_seed(seed)
-    fast = engine.fast_tokens(text, VOICE, BUDGET, greedy=greedy)
+    fast = equivalence.fast_tokens(engine, engine.fast, text, VOICE, BUDGET, greedy=greedy)
     return reference.tokens[0].tolist(), fast.tokens[0].tolist()
 
 
@@ -72,7 +72,7 @@ def test_startup_check_passed_within_the_bound(engine: ChatterboxEngine) -> None
 
 def test_teacher_forced_logits_match_per_step(engine: ChatterboxEngine) -> None:
     steps = 64 if CUDA else 8
-    errors = engine.check_fast_path(SENTENCES[-1], VOICE, steps, graphs=CUDA)
+    errors = equivalence.teacher_forced_errors(engine, engine.fast, SENTENCES[-1], VOICE, steps, graphs=CUDA)
     assert len(errors) == steps - 1
     assert max(errors) <= MAX_RELATIVE_ERROR["float32"], errors
 
@@ -91,11 +91,11 @@ def test_seeded_sampling_gives_identical_tokens(engine: ChatterboxEngine, index:
 
 def test_identical_tokens_give_the_same_waveform(engine: ChatterboxEngine) -> None:
     params = SynthesisParams(SENTENCES[0], VOICE, seed=99)
-    engine.decode_path = "reference"
+    served, engine.decoder = engine.decoder, ReferenceDecoder()
     try:
         reference = engine.synthesize(params)
     finally:
-        engine.decode_path = "fast"
+        engine.decoder = served
     fast = engine.synthesize(params)
     assert fast.speech_tokens == reference.speech_tokens
     assert fast.wav.shape == reference.wav.shape
@@ -134,12 +134,8 @@ def test_the_unfused_layer_gives_the_same_greedy_tokens(engine: ChatterboxEngine
         variant="v1",
     )
     assert other.w.layers[0]["qkv"].data_ptr() == served.w.layers[0]["qkv"].data_ptr()
-    fused = engine.fast_tokens(SENTENCES[0], VOICE, BUDGET, greedy=True).tokens[0].tolist()
-    try:
-        engine.fast = other
-        unfused = engine.fast_tokens(SENTENCES[0], VOICE, BUDGET, greedy=True).tokens[0].tolist()
-    finally:
-        engine.fast = served
+    fused = equivalence.fast_tokens(engine, served, SENTENCES[0], VOICE, BUDGET, greedy=True).tokens[0].tolist()
+    unfused = equivalence.fast_tokens(engine, other, SENTENCES[0], VOICE, BUDGET, greedy=True).tokens[0].tolist()
     assert unfused == fused
 
 
@@ -173,10 +169,9 @@ def test_a_failing_fast_path_set_up_serves_the_reference_loop(
     def out_of_memory(*args: object, **kwargs: object) -> None:
         raise RuntimeError("CUDA out of memory (injected)")
 
-    served, served_path = engine.fast, engine.decode_path
+    served = engine.decoder
     monkeypatch.setattr(module, "FastT3Decoder", out_of_memory)
     try:
-        engine.decode_path = "reference"
         with caplog.at_level("ERROR"):
             engine._set_up_decoder_or_fall_back()
         assert engine.fast is None
@@ -189,4 +184,15 @@ def test_a_failing_fast_path_set_up_serves_the_reference_loop(
         assert out.speech_tokens is not None
         assert 0 < out.speech_tokens <= 4
     finally:
-        engine.fast, engine.decode_path, engine.fast_setup_error = served, served_path, None
+        engine.decoder, engine.fast_setup_error = served, None
+
+
+def test_the_decode_choice_is_one_decoder_and_the_stop_override_is_per_call(engine: ChatterboxEngine) -> None:
+    """The engine holds one Decoder, chosen at start-up; decoding to the cap is a per-call option
+    (benchmarks) that leaves the model's own stop token as it was."""
+    assert isinstance(engine.decoder, FastDecoder)
+    assert engine.fast is engine.decoder.fast
+    stop = engine.model.t3.hp.stop_speech_token
+    out = engine.synthesize(SynthesisParams(SENTENCES[0], VOICE, seed=11), max_new_tokens=6, ignore_stop_token=True)
+    assert out.speech_tokens == 6
+    assert engine.model.t3.hp.stop_speech_token == stop

@@ -183,6 +183,8 @@ def _blackwell(report: Report, engine: Any, settings: Settings) -> None:
 def _fast_path(report: Report, engine: Any, sentences: list[str]) -> None:
     import torch
 
+    from .engines import equivalence
+
     if engine.decode_path != "fast":
         report.add("fast_path", FAILED, f"serving the reference loop: {engine.fast_setup_error or 'not chosen'}")
         return
@@ -191,10 +193,10 @@ def _fast_path(report: Report, engine: Any, sentences: list[str]) -> None:
     for index, text in enumerate(sentences):
         for greedy in (True, False):
             torch.manual_seed(SEED_BASE + index)
-            reference = engine.reference_tokens(text, voice, TOKEN_BUDGET, greedy=greedy).tokens[0].tolist()
+            reference = equivalence.reference_tokens(engine, text, voice, TOKEN_BUDGET, greedy=greedy)
             torch.manual_seed(SEED_BASE + index)
-            fast = engine.fast_tokens(text, voice, TOKEN_BUDGET, greedy=greedy).tokens[0].tolist()
-            if fast != reference:
+            fast = equivalence.fast_tokens(engine, engine.fast, text, voice, TOKEN_BUDGET, greedy=greedy)
+            if fast.tokens[0].tolist() != reference.tokens[0].tolist():
                 differing.append(f"sentence {index} {'greedy' if greedy else 'seeded'}")
     figures = {"start_up_max_relative_error": engine.fast_check_error, "s3gen_max_abs_error": engine.s3gen_check_error}
     if differing:

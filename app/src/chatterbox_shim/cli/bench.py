@@ -10,6 +10,7 @@ Prints a table and writes JSON; --save-audio keeps the first run's answers as WA
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import secrets
@@ -179,7 +180,10 @@ def bench_local(args: argparse.Namespace, sentences: list[str]) -> int:
     started = time.perf_counter()
     service = build_service(settings, SecretStr(token))
     if args.fixed_tokens:
-        service.engine.ignore_stop_token = True  # type: ignore[attr-defined]
+        # A bench option, not engine state: every request of this bench's own service decodes to its cap.
+        service.engine.synthesize = functools.partial(  # type: ignore[method-assign]
+            service.engine.synthesize, ignore_stop_token=True
+        )
     from ..http_app import create_app
 
     server, port, thread = _serve(create_app(service), settings.head_limits())

@@ -21,16 +21,17 @@ from typing import Any
 import torch
 
 from ..bench_stats import summary
-from ..engines import s3gen_graphs
+from ..engines import equivalence, s3gen_graphs
 from ..engines.base import SynthesisParams, TokenCap
 from ..engines.chatterbox import SPEECH_VOCAB_LIMIT, ChatterboxEngine
 from ..engines.fast_t3 import VARIANTS, FastT3Decoder
+from ..engines.sampling import Sampling
 from ..gpu_memory import driver_facts
 from ..sentences import default_sentences
 from ..voices import load_allowlist
 
 
-def _phase(engine: ChatterboxEngine, sentences: list[str], runs: int, voice: str) -> dict[str, Any]:
+def _phase(engine: ChatterboxEngine, sentences: list[str], runs: int, voice: str, fixed_tokens: bool) -> dict[str, Any]:
     cuda = engine.device.startswith("cuda")
     if cuda:
         torch.cuda.synchronize()
@@ -40,7 +41,7 @@ def _phase(engine: ChatterboxEngine, sentences: list[str], runs: int, voice: str
         for index, text in enumerate(sentences):
             params = SynthesisParams(text, voice, seed=1000 * run + index)
             started = time.perf_counter()
-            out = engine.synthesize(params)
+            out = engine.synthesize(params, ignore_stop_token=fixed_tokens)
             wall = time.perf_counter() - started
             audio = len(out.wav) / engine.sample_rate
             rows.append(
@@ -81,8 +82,9 @@ def _greedy_agreement(engine: ChatterboxEngine, sentences: list[str], voice: str
     """Greedy tokens of the fast path (in its dtype) against 0.1.7's loop in fp32, per sentence."""
     rows = []
     for index, text in enumerate(sentences):
-        reference = engine.reference_tokens(text, voice, budget, greedy=True).tokens[0].tolist()
-        fast = engine.fast_tokens(text, voice, budget, greedy=True).tokens[0].tolist()
+        assert engine.fast is not None
+        reference = equivalence.reference_tokens(engine, text, voice, budget, greedy=True).tokens[0].tolist()
+        fast = equivalence.fast_tokens(engine, engine.fast, text, voice, budget, greedy=True).tokens[0].tolist()
         prefix = next(
             (i for i, (a, b) in enumerate(zip(reference, fast, strict=False)) if a != b), min(len(reference), len(fast))
         )
@@ -163,7 +165,7 @@ def step_times(engine: ChatterboxEngine, text: str, voice: str, copy_bw: float, 
 
     t3 = engine.model.t3
     with torch.inference_mode():
-        cond = engine._t3_cond(voice, EXAGGERATION_DEFAULT)
+        cond = engine.t3_cond(voice, EXAGGERATION_DEFAULT)
         embeds = prompt_embeds(t3, cond, engine.text_tokens(text), CFG_WEIGHT_DEFAULT)
     results: dict[str, Any] = {}
     for variant in VARIANTS:
@@ -175,7 +177,7 @@ def step_times(engine: ChatterboxEngine, text: str, voice: str, copy_bw: float, 
             variant=variant,
         )
         with torch.inference_mode():
-            decoder._reset(engine_sampling(), t3.hp.start_speech_token, t3.hp.stop_speech_token, None)
+            decoder._reset(Sampling(), t3.hp.start_speech_token, t3.hp.stop_speech_token, None)
             decoder.prefill(embeds)
         row: dict[str, Any] = {"kernels_per_step": count_step_kernels(decoder, decoder.buckets[0]), "spans": {}}
         weight_bytes = decoder.w.nbytes()
@@ -201,14 +203,6 @@ def step_times(engine: ChatterboxEngine, text: str, voice: str, copy_bw: float, 
         del decoder
         torch.cuda.empty_cache()
     return results
-
-
-def engine_sampling() -> Any:
-    from ..contract import CFG_WEIGHT_DEFAULT, TEMPERATURE_DEFAULT
-    from ..engines.chatterbox import MIN_P, REPETITION_PENALTY, TOP_P
-    from ..engines.fast_t3 import Sampling
-
-    return Sampling(TEMPERATURE_DEFAULT, CFG_WEIGHT_DEFAULT, REPETITION_PENALTY, MIN_P, TOP_P)
 
 
 def s3gen_compare(engine: ChatterboxEngine, lengths: list[int], voice: str) -> dict[str, Any]:
@@ -301,19 +295,16 @@ def main(argv: list[str] | None = None) -> int:
     engine.load()
     load_s = time.perf_counter() - started
     load_stages = dict(engine.load_stage_seconds)
-    engine.ignore_stop_token = args.fixed_tokens
     warm = SynthesisParams("Warm up.", args.voice, seed=1)
-    engine.synthesize(warm)
-    reference = None if args.skip_reference else _phase(engine, sentences, args.reference_runs, args.voice)
+    engine.synthesize(warm, ignore_stop_token=args.fixed_tokens)
+    reference = (
+        None if args.skip_reference else _phase(engine, sentences, args.reference_runs, args.voice, args.fixed_tokens)
+    )
 
     def fast_phase(variant: str, s3gen: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-        engine.fast = None
-        if cuda:
-            torch.cuda.empty_cache()
-        engine.decode_path_requested, engine.fast_variant = "fast", variant
         engine.s3gen_graphs_requested = s3gen
         started = time.perf_counter()
-        engine._set_up_decoder()
+        engine.set_up_decoder(variant)
         decoder_s = time.perf_counter() - started
         if engine.decode_path != "fast":
             raise SystemExit(f"fast path ({variant}) refused at start-up: error {engine.fast_check_error}")
@@ -330,8 +321,8 @@ def main(argv: list[str] | None = None) -> int:
             "s3gen_check_max_abs_error": engine.s3gen_check_error,
             "graphs": len(engine.fast.graphs) if engine.fast else 0,
         }
-        engine.synthesize(warm)
-        return _phase(engine, sentences, args.runs, args.voice), setup
+        engine.synthesize(warm, ignore_stop_token=args.fixed_tokens)
+        return _phase(engine, sentences, args.runs, args.voice, args.fixed_tokens), setup
 
     fast_v1, setup_v1 = (None, None) if args.skip_v1 else fast_phase("v1", False)
     fast, setup = fast_phase("fused", True)
@@ -389,7 +380,6 @@ def main(argv: list[str] | None = None) -> int:
         lengths = [engine.token_cap.for_text(text) for text in sentences]
         report["s3gen_compare"] = s3gen_compare(engine, lengths, args.voice)
     if args.agreement_budget:
-        engine.ignore_stop_token = False
         report["greedy_agreement"] = _greedy_agreement(engine, sentences, args.voice, args.agreement_budget)
     if args.profile:
         report["profile_fast"] = _profile(engine, sentences[0], args.voice)

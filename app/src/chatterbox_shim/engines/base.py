@@ -75,8 +75,11 @@ class Engine(ABC):
         """Heavy start-up work: weights, per-voice conditionals. Sets load_seconds."""
 
     @abstractmethod
-    def synthesize(self, params: SynthesisParams, max_new_tokens: int | None = None) -> EngineOutput:
-        """Float waveform at sample_rate in [-1, 1]; raises on failure."""
+    def synthesize(
+        self, params: SynthesisParams, max_new_tokens: int | None = None, *, ignore_stop_token: bool = False
+    ) -> EngineOutput:
+        """Float waveform at sample_rate in [-1, 1]; raises on failure. ignore_stop_token (benchmarks
+        only) decodes to the cap where the engine has a token decode."""
 
     def describe(self) -> dict[str, object]:
         """Facts safe to publish on /health: no paths, no secrets."""

@@ -28,30 +28,23 @@ import torch
 
 from .. import blackwell
 from ..audio import InvalidAudioError
-from ..contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT, TEMPERATURE_DEFAULT
+from ..contract import EXAGGERATION_DEFAULT
 from ..gpu_budget import AppliedLimit, MemoryLimit, apply_memory_limit
 from ..voices import Voice
 from . import s3gen_graphs
 from .base import Engine, EngineOutput, SynthesisParams, TokenCap
-from .fast_t3 import DEFAULT_VARIANT, DecodeResult, FastT3Decoder, Sampling, prompt_embeds
+from .decoders import Decoder, FastDecoder, ReferenceDecoder
+from .equivalence import MAX_RELATIVE_ERROR, start_up_check
+from .fast_t3 import DEFAULT_VARIANT, FastT3Decoder
 from .s3gen_graphs import GraphedEstimator
-from .t3_reference import ReferenceRun, relative_error, run_reference
+from .sampling import Sampling
 
 log = logging.getLogger(__name__)
 
-# Sampling constants of ChatterboxTTS.generate() in 0.1.7.
-REPETITION_PENALTY = 1.2
-MIN_P = 0.05
-TOP_P = 1.0
 SPEECH_VOCAB_LIMIT = 6561  # ids at or above are special tokens, dropped before S3Gen
 
 DecodePath = Literal["auto", "reference", "fast"]
 DecodeDtype = Literal["float32", "bfloat16"]
-# Start-up check: teacher-forced steps compared, and the largest relative logit error accepted
-# (max |fast - reference| / max |reference| per step). fp32 differs only by summation order.
-CHECK_STEPS = 24
-CHECK_TEXT = "Hello, this is the failover voice checking its decoder."
-MAX_RELATIVE_ERROR = {"float32": 1e-4, "bfloat16": 5e-2}
 # S3Gen start-up check: the waveform from graph-replayed estimator steps against the eager one, from
 # the same tokens and seed (replays run the same kernels on the same shapes: measured 0).
 S3GEN_CHECK_TOKENS = 40
@@ -103,16 +96,14 @@ class ChatterboxEngine(Engine):
         self._conds: dict[str, Any] = {}
         self.patch_decision: blackwell.PatchDecision | None = None
         self.voice_prepare_seconds: dict[str, float] = {}
-        # Benchmarks only: decode every request to its cap (random weights stop at random).
-        self.ignore_stop_token = False
         self.decode_path_requested = decode_path
         self.decode_dtype = decode_dtype
         self.fast_max_prompt_tokens = fast_max_prompt_tokens
-        self.decode_path: Literal["reference", "fast"] = "reference"
+        # T3's decode strategy, chosen once at start-up (set_up_decoder).
+        self.decoder: Decoder = ReferenceDecoder()
         # Why the fast path (or S3Gen's graphs) fell back to the reference code at start-up, if it did.
         self.fast_setup_error: str | None = None
         self.s3gen_setup_error: str | None = None
-        self.fast: FastT3Decoder | None = None
         self.fast_check_error: float | None = None
         self.graph_capture_seconds = 0.0
         self.fast_variant = fast_variant
@@ -126,6 +117,18 @@ class ChatterboxEngine(Engine):
     @property
     def voices(self) -> frozenset[str]:
         return frozenset(self._voice_files)
+
+    @property
+    def decode_path(self) -> str:
+        return self.decoder.name
+
+    @property
+    def fast(self) -> FastT3Decoder | None:
+        """The fast decoder when it serves (benches and tests read its buffers and graphs)."""
+        return self.decoder.fast if isinstance(self.decoder, FastDecoder) else None
+
+    def first_voice(self) -> str:
+        return sorted(self._conds)[0]
 
     @property
     def model(self) -> Any:
@@ -175,9 +178,9 @@ class ChatterboxEngine(Engine):
         """Any failure in the fast path's set-up, check or capture (OOM, an op GB10 lacks) serves
         0.1.7's reference loop instead of failing the service: the fast path is an optimisation."""
         try:
-            self._set_up_decoder()
+            self.set_up_decoder()
         except Exception as error:  # every failure here has the same safe answer
-            self.fast, self.decode_path = None, "reference"
+            self.decoder = ReferenceDecoder()
             self.fast_setup_error = f"{type(error).__name__}: {error}"[:300]
             self._release_cuda_memory()
             log.error(
@@ -231,120 +234,53 @@ class ChatterboxEngine(Engine):
         self.s3gen_graphs = wrapper
         log.info("S3Gen graph replay checked", extra={"max_abs_error": self.s3gen_check_error})
 
-    def _set_up_decoder(self) -> None:
+    def set_up_decoder(self, variant: str | None = None) -> None:
+        """Choose T3's decoder: the fast one only if it passes the start-up check on this device.
+        A bench may call it again with another variant (the previous decoder is dropped first)."""
+        self.decoder = ReferenceDecoder()
+        if variant is not None:
+            self.decode_path_requested, self.fast_variant = "fast", variant
         wanted = self.decode_path_requested
         if wanted == "auto":
             wanted = "fast" if self.device.startswith("cuda") else "reference"
         if wanted == "reference":
             return
+        self._release_cuda_memory()
         dtype = torch.float32 if self.decode_dtype == "float32" else torch.bfloat16
-        self.fast = FastT3Decoder(
+        fast = FastT3Decoder(
             self.model.t3,
             max_prompt_tokens=self.fast_max_prompt_tokens,
             max_new_tokens=self.token_cap.ceiling,
             dtype=dtype,
             variant=self.fast_variant,
         )
-        steps = min(CHECK_STEPS, self.token_cap.ceiling)
-        errors = self.check_fast_path(CHECK_TEXT, sorted(self._conds)[0], steps)
-        self.fast_check_error = max(errors)
+        self.fast_check_error, passed = start_up_check(self, fast, self.decode_dtype)
         bound = MAX_RELATIVE_ERROR[self.decode_dtype]
-        if self.fast_check_error > bound:
+        if not passed:
             log.error(
                 "fast decode path disagrees with the reference: serving the reference path",
                 extra={"max_relative_error": self.fast_check_error, "bound": bound, "dtype": self.decode_dtype},
             )
-            self.fast = None
             return
-        if self.fast.use_graphs:
-            self.graph_capture_seconds = self.fast.capture_all()
-        self.decode_path = "fast"
+        if fast.use_graphs:
+            self.graph_capture_seconds = fast.capture_all()
+        self.decoder = FastDecoder(fast, self.fast_max_prompt_tokens)
         log.info(
             "fast decode path checked",
             extra={
                 "max_relative_error": self.fast_check_error,
                 "bound": bound,
                 "dtype": self.decode_dtype,
-                "graphs": len(self.fast.graphs),
+                "graphs": len(fast.graphs),
                 "capture_seconds": round(self.graph_capture_seconds, 3),
             },
         )
-
-    def reference_tokens(
-        self, text: str, voice: str, budget: int, *, greedy: bool = False, forced: torch.Tensor | None = None
-    ) -> ReferenceRun:
-        """0.1.7's own loop with the service's sampling constants (greedy or forced choice optional)."""
-        return run_reference(
-            self.model.t3,
-            t3_cond=self._t3_cond(voice, EXAGGERATION_DEFAULT),
-            text_tokens=self.text_tokens(text),
-            max_new_tokens=budget,
-            temperature=TEMPERATURE_DEFAULT,
-            cfg_weight=CFG_WEIGHT_DEFAULT,
-            repetition_penalty=REPETITION_PENALTY,
-            min_p=MIN_P,
-            top_p=TOP_P,
-            forced_tokens=forced,
-            greedy=greedy,
-        )
-
-    def fast_tokens(
-        self,
-        text: str,
-        voice: str,
-        budget: int,
-        *,
-        greedy: bool = False,
-        forced: torch.Tensor | None = None,
-        stop_token: int | None = None,
-    ) -> DecodeResult:
-        """The fast decoder on the same prompt and constants as reference_tokens."""
-        assert self.fast is not None
-        t3 = self.model.t3
-        t3_cond = self._t3_cond(voice, EXAGGERATION_DEFAULT)
-        with torch.inference_mode():
-            return self.fast.decode(
-                prompt_embeds(t3, t3_cond, self.text_tokens(text), CFG_WEIGHT_DEFAULT),
-                Sampling(TEMPERATURE_DEFAULT, CFG_WEIGHT_DEFAULT, REPETITION_PENALTY, MIN_P, TOP_P, greedy=greedy),
-                max_new_tokens=budget,
-                start_token=t3.hp.start_speech_token,
-                stop_token=t3.hp.stop_speech_token if stop_token is None else stop_token,
-                forced_tokens=forced,
-            )
-
-    def check_fast_path(self, text: str, voice: str, steps: int, *, graphs: bool = False) -> list[float]:
-        """Teacher forcing: the reference loop chooses `steps` tokens greedily, then both paths are
-        fed exactly those tokens; returns the relative logit error of each step."""
-        assert self.fast is not None
-        hp = self.model.t3.hp
-        stop = hp.stop_speech_token
-        hp.stop_speech_token = -1  # a forced sequence must not end early on either side
-        try:
-            forced = self.reference_tokens(text, voice, steps, greedy=True).tokens[0]
-            reference = self.reference_tokens(text, voice, steps, forced=forced)
-        finally:
-            hp.stop_speech_token = stop
-        fast = self.fast
-        saved_use, fast.use_graphs = fast.use_graphs, graphs
-        # Captured graphs do not log logits: capture logging ones for this check, then restore.
-        saved_graphs, fast.graphs = fast.graphs, {}
-        fast.logit_log = torch.zeros(steps + 16, 2, fast.vocab, device=fast.device)
-        try:
-            self.fast_tokens(text, voice, steps, forced=forced, stop_token=-1)
-            logged = fast.logit_log[:steps].clone()
-        finally:
-            fast.logit_log = None
-            fast.use_graphs = saved_use
-            fast.graphs = saved_graphs
-        # Fast step i logs the logits after token i; the reference samples step i+1 from those.
-        pairs = zip(logged[:-1], reference.step_logits[1:], strict=False)
-        return [relative_error(f, r) for f, r in pairs]
 
     def _sync(self) -> None:
         if self.device.startswith("cuda"):
             torch.cuda.synchronize()
 
-    def _t3_cond(self, voice: str, exaggeration: float) -> Any:
+    def t3_cond(self, voice: str, exaggeration: float) -> Any:
         from chatterbox.models.t3.modules.cond_enc import T3Cond
 
         cached = self._conds[voice].t3
@@ -368,7 +304,10 @@ class ChatterboxEngine(Engine):
         tokens = F.pad(tokens, (1, 0), value=hp.start_text_token)
         return F.pad(tokens, (0, 1), value=hp.stop_text_token)
 
-    def synthesize(self, params: SynthesisParams, max_new_tokens: int | None = None) -> EngineOutput:
+    def synthesize(
+        self, params: SynthesisParams, max_new_tokens: int | None = None, *, ignore_stop_token: bool = False
+    ) -> EngineOutput:
+        """ignore_stop_token (benchmarks only) decodes every request to its cap: random weights stop at random."""
         from chatterbox.models.s3tokenizer import drop_invalid_tokens
 
         if params.voice not in self._conds:
@@ -378,21 +317,17 @@ class ChatterboxEngine(Engine):
         if params.seed is not None:
             torch.manual_seed(params.seed)
         stages: dict[str, float] = {}
-        hp = model.t3.hp
-        stop_token = hp.stop_speech_token
+        t3 = model.t3
+        stop_token = -1 if ignore_stop_token else t3.hp.stop_speech_token
         with torch.inference_mode():
             started = time.perf_counter()
-            t3_cond = self._t3_cond(params.voice, params.exaggeration)
-            if self.ignore_stop_token:
-                hp.stop_speech_token = -1  # T3.inference compares each sampled id with this
-            try:
-                speech = self._decode(t3_cond, params, cap)
-            finally:
-                hp.stop_speech_token = stop_token
+            t3_cond = self.t3_cond(params.voice, params.exaggeration)
+            tokens = self.text_tokens(params.text)
+            speech = self.decoder.decode(t3, t3_cond, tokens, Sampling.for_request(params), cap, stop_token=stop_token)
             generated = int(speech.shape[-1])
             # With the stop token ignored (benchmarks), a sampled start/stop id must not truncate
             # the sequence either, so that S3Gen's work is fixed too: only drop the special ids.
-            speech = speech[0] if self.ignore_stop_token else drop_invalid_tokens(speech[0])
+            speech = speech[0] if ignore_stop_token else drop_invalid_tokens(speech[0])
             speech = speech[speech < SPEECH_VOCAB_LIMIT].to(self.device)
             self._sync()
             stages["t3"] = time.perf_counter() - started
@@ -412,32 +347,6 @@ class ChatterboxEngine(Engine):
             speech_tokens=generated,
             token_cap=cap,
             stage_seconds=stages,
-        )
-
-    def _decode(self, t3_cond: Any, params: SynthesisParams, cap: int) -> torch.Tensor:
-        t3 = self.model.t3
-        tokens = self.text_tokens(params.text)
-        if self.fast is not None and self.decode_path == "fast":
-            embeds = prompt_embeds(t3, t3_cond, tokens, params.cfg_weight)
-            if embeds.shape[1] <= self.fast_max_prompt_tokens:
-                sampling = Sampling(params.temperature, params.cfg_weight, REPETITION_PENALTY, MIN_P, TOP_P)
-                return self.fast.decode(
-                    embeds,
-                    sampling,
-                    max_new_tokens=cap,
-                    start_token=t3.hp.start_speech_token,
-                    stop_token=t3.hp.stop_speech_token,
-                ).tokens
-            log.info("prompt longer than the fast path's cache: reference path", extra={"tokens": embeds.shape[1]})
-        return t3.inference(
-            t3_cond=t3_cond,
-            text_tokens=tokens,
-            max_new_tokens=cap,
-            temperature=params.temperature,
-            cfg_weight=params.cfg_weight,
-            repetition_penalty=REPETITION_PENALTY,
-            min_p=MIN_P,
-            top_p=TOP_P,
         )
 
     def describe(self) -> dict[str, object]:

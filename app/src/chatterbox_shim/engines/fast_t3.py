@@ -28,6 +28,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .sampling import Sampling
+
 log = logging.getLogger(__name__)
 
 CHUNK_STEPS = 16  # steps replayed between two reads of the end-of-speech flag
@@ -37,16 +39,6 @@ MIN_BUCKET = 256  # shortest attention span a graph is captured for
 # measured alternatives: "fused_eagernorm" (transformers' RMSNorm ops), "fused_sdpa" (SDPA).
 VARIANTS = ("fused", "v1", "fused_eagernorm", "fused_sdpa")
 DEFAULT_VARIANT = "fused"
-
-
-@dataclass(frozen=True)
-class Sampling:
-    temperature: float
-    cfg_weight: float
-    repetition_penalty: float
-    min_p: float
-    top_p: float
-    greedy: bool = False
 
 
 @dataclass

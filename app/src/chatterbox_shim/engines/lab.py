@@ -74,7 +74,9 @@ class LabToneEngine(Engine):
         time.sleep(self._load_seconds)
         self.load_seconds = self._load_seconds
 
-    def synthesize(self, params: SynthesisParams, max_new_tokens: int | None = None) -> EngineOutput:
+    def synthesize(
+        self, params: SynthesisParams, max_new_tokens: int | None = None, *, ignore_stop_token: bool = False
+    ) -> EngineOutput:
         started = time.perf_counter()
         wav = render(params)
         if self._rtf > 0:

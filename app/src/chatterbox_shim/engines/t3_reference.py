@@ -15,6 +15,8 @@ from typing import Any
 
 import torch
 
+from .sampling import Sampling
+
 
 @dataclass
 class ReferenceRun:
@@ -54,13 +56,8 @@ def run_reference(
     t3_cond: Any,
     text_tokens: torch.Tensor,
     max_new_tokens: int,
-    temperature: float,
-    cfg_weight: float,
-    repetition_penalty: float,
-    min_p: float,
-    top_p: float,
+    sampling: Sampling,
     forced_tokens: torch.Tensor | None = None,
-    greedy: bool = False,
 ) -> ReferenceRun:
     """One call of 0.1.7's T3.inference; forced_tokens (teacher forcing) or greedy replace sampling."""
     logits: list[torch.Tensor] = []
@@ -71,7 +68,7 @@ def run_reference(
         def chooser(probs: torch.Tensor) -> torch.Tensor:
             return torch.tensor([[next(queue)]], device=probs.device, dtype=torch.long)
 
-    elif greedy:
+    elif sampling.greedy:
 
         def chooser(probs: torch.Tensor) -> torch.Tensor:
             return probs.argmax(dim=-1, keepdim=True)
@@ -85,11 +82,11 @@ def run_reference(
             t3_cond=t3_cond,
             text_tokens=text_tokens,
             max_new_tokens=max_new_tokens,
-            temperature=temperature,
-            cfg_weight=cfg_weight,
-            repetition_penalty=repetition_penalty,
-            min_p=min_p,
-            top_p=top_p,
+            temperature=sampling.temperature,
+            cfg_weight=sampling.cfg_weight,
+            repetition_penalty=sampling.repetition_penalty,
+            min_p=sampling.min_p,
+            top_p=sampling.top_p,
         )
     # The last forward's logits are never sampled from (the loop ends): keep one per sampled token.
     return ReferenceRun(tokens=tokens, step_logits=logits[: tokens.shape[-1]])
