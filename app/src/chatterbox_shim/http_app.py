@@ -250,15 +250,22 @@ async def _synthesize(service: ShimService, request: Request, fields: dict[str, 
     return service.shape.success(result.pcm.data)
 
 
+def _retry_after(service: ShimService) -> dict[str, str]:
+    """When to ask again, for a refusal that passes (not ready, busy)."""
+    return {c.HEADER_RETRY_AFTER: str(service.settings.retry_after_seconds)}
+
+
 def _refusal(service: ShimService, exc: Exception, fields: dict[str, Any]) -> Response:
     """The answer for a refused request, counted under its reason."""
     if isinstance(exc, TokenRefusedError):
         service.metrics.refusals.labels(reason=exc.reason).inc()
         return service.shape.refusal(exc.case)
     if isinstance(exc, RefusedError):
-        retry_after = {c.HEADER_RETRY_AFTER: str(service.settings.retry_after_seconds)}
         exc = ApiError(
-            REFUSAL_STATUS[type(exc)], exc.detail, exc.reason, retry_after if isinstance(exc, RETRY_LATER) else None
+            REFUSAL_STATUS[type(exc)],
+            exc.detail,
+            exc.reason,
+            _retry_after(service) if isinstance(exc, RETRY_LATER) else None,
         )
     assert isinstance(exc, ApiError)
     service.metrics.refusals.labels(reason=exc.reason).inc()
@@ -302,12 +309,10 @@ def create_app(service: ShimService) -> FastAPI:
         body = service.readiness()  # read once: the status and the body agree even mid start-up
         if body["ready"]:
             return JSONResponse(body)
-        retry_after = {c.HEADER_RETRY_AFTER: str(service.settings.retry_after_seconds)}
-        return JSONResponse(body, status_code=503, headers=retry_after)
+        return JSONResponse(body, status_code=503, headers=_retry_after(service))
 
     @app.get(c.METRICS_PATH)
     async def metrics() -> Response:
-        service.metrics.queue_depth.set(service.worker.depth)
         return Response(service.metrics.render(), media_type=service.metrics.content_type)
 
     responses, openapi_body = _openapi(service)

@@ -121,6 +121,8 @@ class ShimService:
         self.shape = shape or AnswerShape.load(settings.contract_file)
         self.metrics = ShimMetrics()
         self.worker = InferenceWorker(settings.queue_depth)
+        # Read from the queue itself whenever /metrics is scraped: one source, never a stale copy.
+        self.metrics.queue_depth.set_function(lambda: self.worker.depth)
         self.state = State.STARTING
         self.failure: str | None = None
         self.started_at = time.time()
@@ -234,8 +236,6 @@ class ShimService:
         except Exception as exc:
             log.error("synthesis failed", exc_info=exc, extra={"voice": job.label})
             raise SynthesisFailedError(f"synthesis failed ({type(exc).__name__})") from None
-        finally:
-            self.metrics.queue_depth.set(self.worker.depth)
         self.metrics.synthesis_seconds.observe(result.synth_seconds)
         self.metrics.real_time_factor.observe(result.real_time_factor)
         self.metrics.audio_seconds.inc(result.pcm.seconds)
@@ -257,7 +257,6 @@ class ShimService:
 
         job = self.worker.submit(run)
         job.label = params.voice
-        self.metrics.queue_depth.set(self.worker.depth)
         return job
 
 
