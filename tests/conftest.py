@@ -93,6 +93,11 @@ class PlaybookRun:
     output: str
     seconds: float
 
+    @property
+    def said(self) -> str:
+        """The output with its whitespace collapsed: the YAML callback folds long messages anywhere."""
+        return " ".join(self.output.split())
+
     def changed(self, host: str = "lab-panda") -> int:
         match = re.search(rf"^{host}\s*:.*changed=(\d+)", self.output, re.M)
         assert match, self.output[-2000:]

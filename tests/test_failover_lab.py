@@ -62,7 +62,7 @@ def test_check_mode_changes_nothing_and_hides_the_token(normal: Lab):
     token = on_panda("grep ^CHATTERBOX_TOKEN= /etc/annie/phone.env").strip().split("=", 1)[1]
     run = normal.playbook("failover.yml", "--check", "--diff")
     assert run.rc == 0, run.output[-3000:]
-    assert f"+CHATTERBOX_URL={TITAN_URL}" in run.output
+    assert f"+CHATTERBOX_URL={TITAN_URL}" in run.said
     assert token not in run.output
     assert normal.env_sha256() == before
     assert not normal.failed_over()
@@ -74,7 +74,7 @@ def test_titan_not_ready_refuses(normal: Lab):
     normal.stop(SHIM)
     run = normal.playbook("failover.yml", "-e", "start_standby=false")
     assert run.rc != 0
-    assert "refusing to fail over" in run.output
+    assert "refusing to fail over" in run.said
     assert normal.env_sha256() == before
     assert not normal.failed_over()
     assert normal.audit()[-1]["result"] == "failed"
@@ -86,14 +86,14 @@ def test_token_mismatch_refuses_on_401(normal: Lab):
         # Titan's token rotated without Panda's: standby.yml deploys it and its own check refuses it...
         deployed = normal.playbook("standby.yml", "-e", "chatterbox_token=not-the-daemons-token")
         assert deployed.rc != 0
-        assert "401 (token rejected)" in deployed.output
+        assert "401 (token rejected)" in deployed.said
         # ...and failover, finding that standby ready, refuses it too, before touching the line.
         run = normal.playbook("failover.yml")
         assert run.rc != 0
-        assert "401 (token rejected)" in run.output
+        assert "401 (token rejected)" in run.said
         # Refused before the flip: nothing is claimed restored that was never touched.
-        assert "its env file was never changed" in run.output
-        assert "restored byte for byte" not in run.output
+        assert "its env file was never changed" in run.said
+        assert "restored byte for byte" not in run.said
         assert normal.env_sha256() == before
         assert normal.daemon_url() == PANDA_URL
     finally:
@@ -108,7 +108,7 @@ def test_shim_dies_right_after_the_flip_rolls_back(normal: Lab):
     watcher.join(5)
     assert killed.is_set()
     assert run.rc != 0
-    assert "env file was restored byte for byte" in run.output
+    assert "env file was restored byte for byte" in run.said
     assert normal.env_sha256() == before
     assert normal.env_owner_mode() == owner_mode
     assert normal.daemon_url() == PANDA_URL
@@ -124,8 +124,8 @@ def test_second_operator_is_refused_while_the_lock_is_held(normal: Lab):
     try:
         run = normal.playbook("failover.yml")
         assert run.rc != 0
-        assert "Another failover/rollback holds" in run.output
-        assert "alice" in run.output
+        assert "Another failover/rollback holds" in run.said
+        assert "alice" in run.said
         assert normal.env_sha256() == before
         assert on_panda(f"cat {STATE_DIR}/lock/holder.json").count("alice") == 1  # not ours to remove
     finally:
@@ -139,7 +139,7 @@ def test_rollback_to_a_dead_panda_needs_force(normal: Lab):
     normal.stop(PANDA_TTS)
     refused = normal.playbook("rollback.yml")
     assert refused.rc != 0
-    assert "refusing to point the daemon back" in refused.output
+    assert "refusing to point the daemon back" in refused.said
     assert normal.env_sha256() == flipped
     assert normal.daemon_url() == TITAN_URL
 
@@ -158,12 +158,12 @@ def test_a_standby_that_failed_at_start_up_refuses_at_once_naming_the_cause(norm
     try:
         deployed = normal.playbook("standby.yml", "-e", broken)
         assert deployed.rc != 0
-        assert "failed at start-up" in deployed.output, deployed.output[-3000:]
+        assert "failed at start-up" in deployed.said, deployed.output[-3000:]
         # Not ready, so failover starts the standby itself, and stops as soon as it says why it cannot.
         run = normal.playbook("failover.yml", "-e", broken)
         assert run.rc != 0
-        assert "failed at start-up" in run.output, run.output[-3000:]
-        assert "silent" in run.output  # the cause, read from the shim's own log
+        assert "failed at start-up" in run.said, run.output[-3000:]
+        assert "silent" in run.said  # the cause, read from the shim's own log
         assert run.seconds < 120, run.seconds  # not the 10-minute ready timeout
         assert normal.env_sha256() == before
         assert normal.daemon_url() == PANDA_URL
@@ -207,3 +207,18 @@ def test_rollback_keeps_an_edit_made_while_failed_over(normal: Lab):
     finally:
         on_panda(f"sed -i '/^PHONE_GREETING=edited-while-on-titan$/d' {ENV_FILE}; rm -f /run/lab-line-idle")
     assert normal.env_sha256() == before  # only the added line differed
+
+
+def test_the_flip_line_entry_point_fails_by_itself_after_putting_the_line_back(normal: Lab):
+    """Used alone (not by failover.yml, which goes on with the other lines), flip_line fails the run
+    when its line fails; here Titan refuses the probe, so nothing was touched."""
+    before = normal.env_sha256()
+    normal.stop(SHIM)
+    run = normal.playbook("lab/flip-line.yml")
+    assert run.rc != 0
+    said = " ".join(run.output.split())
+    assert "Failover of line default failed at" in said
+    assert "Its env file was never changed." in said
+    assert normal.env_sha256() == before
+    assert normal.daemon_url() == PANDA_URL
+    assert normal.audit()[-1]["result"] == "failed"

@@ -51,11 +51,39 @@ options:
   gate_probe: {type: list, elements: str, default: [], description: argv of the daemon's-eye probe run after the gate.}
   gate_probe_pythonpath: {type: str, default: ""}
   gate_probe_refusal: {type: str, default: "The probe through the line's new URL failed."}
+  expected_sha256:
+    type: str
+    default: ""
+    description: The file's sha256 when this run read it; a file changed since is refused.
 """
 
 
 def sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
+
+
+def owner_name(uid: int) -> str:
+    """The user's name, or the number when the system has none for it (chown takes either)."""
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return str(uid)
+
+
+def group_name(gid: int) -> str:
+    try:
+        return grp.getgrgid(gid).gr_name
+    except KeyError:
+        return str(gid)
+
+
+def check_unchanged_since_read(module: AnsibleModule, line: Line) -> None:
+    """The probe before this step used the file as it was read then: a file changed since is refused."""
+    expected = module.params["expected_sha256"]
+    if expected and expected != line.sha256:
+        module.fail_json(
+            msg=f"{line.path} changed since this run read it (line {line.name}); run again. Nothing was changed."
+        )
 
 
 class Line:
@@ -78,8 +106,7 @@ class Line:
         except LookupError:
             module.fail_json(msg=f"{self.path} has no {self.variable}= line (line {self.name}). Nothing was changed.")
         info = os.stat(self.path)
-        self.owner = pwd.getpwuid(info.st_uid).pw_name
-        self.group = grp.getgrgid(info.st_gid).gr_name
+        self.owner, self.group = owner_name(info.st_uid), group_name(info.st_gid)
         self.mode = f"{info.st_mode & 0o7777:04o}"
         self.sha256 = sha256(self.data)
         record = self.read_text("state.json")
@@ -87,6 +114,14 @@ class Line:
         after_flip = self.read_text("env.after.sha256").strip()
         self.edited_while_failed_over = bool(after_flip) and after_flip != self.sha256
         self.daemon = Daemon(params["daemon"]) if params["daemon"].get("service") else None
+        daemon = params["daemon"]
+        if daemon.get("restart_method") == "command" and not daemon.get("restart_command"):
+            module.fail_json(
+                msg="restart_method command needs chatterbox_route_restart_command (its argv). Nothing was changed."
+            )
+        # What this step has done so far: a step that stops on an unexpected error still reports it,
+        # so the rescue knows whether there is a snapshot to put back.
+        self.result: dict = {}
 
     def read_text(self, name: str) -> str:
         try:
@@ -215,8 +250,9 @@ def flip(module: AnsibleModule, line: Line) -> dict:
         )
     new_data = new_text.encode("utf-8", "surrogateescape")
     needed = new_data != line.data or module.params["force"]
-    result = {"changed": needed, "new_url": new_url, **line.facts()}
+    result = line.result = {"changed": needed, "new_url": new_url, **line.facts()}
     result.update(snapshot_taken=False, created_record=False, pre_run=line.starting_point())
+    check_unchanged_since_read(module, line)
     if not needed:
         return line.gate(new_url, result)
     result["planned"] = line.planned(new_value)
@@ -265,27 +301,22 @@ def restore(module: AnsibleModule, line: Line) -> dict:
                 msg=f"The pre-failover copy of line {line.name} cannot be read ({error}). Nothing was changed."
             )
         note = "the pre-failover file, byte for byte"
-    result = {"changed": new_data != line.data, "new_url": record["from_url"], **line.facts()}
+    result = line.result = {"changed": new_data != line.data, "new_url": record["from_url"], **line.facts()}
     result.update(snapshot_taken=False, created_record=False, pre_run=line.starting_point())
+    check_unchanged_since_read(module, line)
     if not result["changed"]:
         return line.gate(record["from_url"], result)
     result["planned"] = line.planned(record["from_url"], note)
     if module.check_mode:
         return result
     line.keep("env.pre-run", line.data)
+    result["snapshot_taken"] = True
     write_atomically(line.path, new_data, int(record["mode"], 8), record["owner"], record["group"])
     with open(line.path, "rb") as handle:
         written = sha256(handle.read())
     if not line.edited_while_failed_over and written != record["env_sha256"]:
-        # The daemon was not restarted yet: put the failover file back and stop, so it keeps a working server.
-        write_atomically(line.path, line.data, int(line.mode, 8), line.owner, line.group)
-        result["changed"] = False
-        module.fail_json(
-            msg=f"{line.path} did not match the recorded pre-failover sha256 after the restore; "
-            "the failover file was put back.",
-            **result,
-        )
-    result["snapshot_taken"] = True
+        # Before any restart: the rescue puts the failover file back and the daemon stays on it.
+        module.fail_json(msg=f"{line.path} did not match the recorded pre-failover sha256 after the restore.", **result)
     return line.restart_and_gate(record["from_url"], result)
 
 
@@ -295,6 +326,7 @@ def undo(module: AnsibleModule, line: Line) -> dict:
         module.fail_json(msg="This run failed before it changed anything: the env file was not touched.")
     snapshot = os.path.join(line.line_dir, "env.pre-run")
     result: dict = {"changed": True, "new_url": pre_run["url"]}
+    line.result = result
     if module.check_mode:
         return result
     with open(snapshot, "rb") as handle:
@@ -328,6 +360,7 @@ def main() -> None:
             "gate_probe": {"type": "list", "elements": "str", "default": []},
             "gate_probe_pythonpath": {"type": "str", "default": ""},
             "gate_probe_refusal": {"type": "str", "default": "The probe through the line's new URL failed."},
+            "expected_sha256": {"type": "str", "default": ""},
         },
         supports_check_mode=True,
     )
@@ -337,7 +370,11 @@ def main() -> None:
         archived = "" if module.check_mode else archive_record(line.state_dir, line.name)
         module.exit_json(changed=os.path.isdir(line.line_dir) or bool(archived), archived_to=archived)
     step = {"read": read, "flip": flip, "restore": restore, "undo": undo}[state]
-    module.exit_json(**step(module, line))
+    try:
+        outcome = step(module, line)
+    except Exception as error:  # an unexpected stop still says what it had done (snapshot_taken)
+        module.fail_json(msg=f"{state} of line {line.name} stopped: {type(error).__name__}: {error}", **line.result)
+    module.exit_json(**outcome)
 
 
 if __name__ == "__main__":

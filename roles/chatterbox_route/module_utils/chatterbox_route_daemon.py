@@ -78,7 +78,11 @@ class Daemon:
             return {"idle": None, "idle_wait_s": 0}
         started = time.monotonic()
         while True:
-            if subprocess.run(check, capture_output=True, check=False).returncode == 0:
+            try:
+                idle = subprocess.run(check, capture_output=True, check=False).returncode == 0
+            except OSError:  # a check that cannot run never says idle: the restart waits out the timeout
+                idle = False
+            if idle:
                 return {"idle": True, "idle_wait_s": round(time.monotonic() - started, 1)}
             if time.monotonic() - started >= timeout:
                 return {"idle": False, "idle_wait_s": round(time.monotonic() - started, 1)}
@@ -91,7 +95,10 @@ class Daemon:
             argv = list(self.options.get("restart_command") or [])
         else:
             argv = [*self.systemctl, "restart", self.service]
-        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+        except (OSError, ValueError) as error:
+            raise DaemonError(f"Restarting {self.service} failed: {error}") from error
         if done.returncode != 0:
             raise DaemonError(f"Restarting {self.service} failed ({done.returncode}): {done.stderr.strip()}")
         return {**waited, **self.gate(variable, expected), "restarted": True}

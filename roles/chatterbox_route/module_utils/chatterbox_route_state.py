@@ -19,7 +19,9 @@ def write_atomically(path: str, data: bytes, mode: int, owner: str = "", group: 
             out.flush()
             os.fsync(out.fileno())
         if owner:
-            os.chown(temporary, pwd.getpwnam(owner).pw_uid, grp.getgrnam(group).gr_gid)
+            uid = int(owner) if owner.isdigit() else pwd.getpwnam(owner).pw_uid
+            gid = int(group) if group.isdigit() else grp.getgrnam(group).gr_gid
+            os.chown(temporary, uid, gid)
         os.chmod(temporary, mode)
         os.rename(temporary, path)
     except BaseException:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from ..contract import EXAGGERATION_DEFAULT
+from .decoders import stop_token_as
 from .fast_t3 import DecodeResult, FastT3Decoder, prompt_embeds
 from .sampling import Sampling
 from .t3_reference import ReferenceRun, relative_error, run_reference
@@ -76,14 +77,10 @@ def teacher_forced_errors(
 ) -> list[float]:
     """The reference loop chooses `steps` tokens greedily, then both paths are fed exactly those
     tokens; the relative logit error of each step."""
-    hp = engine.model.t3.hp
-    stop = hp.stop_speech_token
-    hp.stop_speech_token = -1  # a forced sequence must not end early on either side
-    try:
+    # A forced sequence must not end early on either side.
+    with stop_token_as(engine.model.t3.hp, -1):
         forced = reference_tokens(engine, text, voice, steps, greedy=True).tokens[0]
         reference = reference_tokens(engine, text, voice, steps, forced=forced)
-    finally:
-        hp.stop_speech_token = stop
     saved_use, fast.use_graphs = fast.use_graphs, graphs
     # Captured graphs do not log logits: capture logging ones for this check, then restore.
     saved_graphs, fast.graphs = fast.graphs, {}
