@@ -52,9 +52,10 @@ def last_audit() -> dict:
     return json.loads(text)
 
 
-def wait_ready(url: str) -> None:
+def wait_answering(url: str) -> None:
+    """The lab's Panda stand-in has /health only (it shares no code with the shim, so no /ready)."""
     for _ in range(120):
-        if subprocess.run(["curl", "-fs", f"{url}/ready"], capture_output=True).returncode == 0:
+        if subprocess.run(["curl", "-fs", f"{url}/health"], capture_output=True).returncode == 0:
             return
         time.sleep(0.5)
     sys.exit(f"{url} never became ready")
@@ -72,7 +73,7 @@ def main() -> int:
         wall = playbook("failover.yml")
         runs["failover"].append({"wall_s": wall, **last_audit()})
         subprocess.run(["docker", "start", PANDA_TTS], check=True, capture_output=True)
-        wait_ready("http://127.0.0.1:8772")
+        wait_answering("http://127.0.0.1:8772")
         wall = playbook("rollback.yml")
         runs["rollback"].append({"wall_s": wall, **last_audit()})
 

@@ -86,7 +86,7 @@ def test_token_mismatch_refuses_on_401(normal: Lab):
         # Titan's token rotated without Panda's: standby.yml deploys it and its own check refuses it...
         deployed = normal.playbook("standby.yml", "-e", "chatterbox_token=not-the-daemons-token")
         assert deployed.rc != 0
-        assert "401 (token rejected)" in deployed.said
+        assert "status: expected 200, got 401" in deployed.said
         # ...and failover, finding that standby ready, refuses it too, before touching the line.
         run = normal.playbook("failover.yml")
         assert run.rc != 0
