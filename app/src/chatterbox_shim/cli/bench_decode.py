@@ -256,7 +256,54 @@ def hash_times(weights: Path) -> dict[str, float]:
     return {"sequential_s": sequential, "concurrent_s": concurrent, "problems": float(len(problems))}
 
 
-def main(argv: list[str] | None = None) -> int:
+def _fast_phase(
+    engine: ChatterboxEngine, args: argparse.Namespace, sentences: list[str], variant: str, *, s3gen: bool
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """One fast-path variant set up as the service would (start-up check, graphs), then timed."""
+    engine.s3gen_graphs_requested = s3gen
+    started = time.perf_counter()
+    engine.set_up_decoder(variant)
+    decoder_s = time.perf_counter() - started
+    if engine.decode_path != "fast":
+        raise SystemExit(f"fast path ({variant}) refused at start-up: error {engine.fast_check_error}")
+    s3gen_graphs.uninstall(engine.model.s3gen)
+    engine.s3gen_graphs = None
+    started = time.perf_counter()
+    engine.set_up_s3gen()
+    setup = {
+        "decoder_setup_s": decoder_s,
+        "s3gen_setup_s": time.perf_counter() - started,
+        "graph_capture_s": engine.graph_capture_seconds,
+        "startup_check_max_relative_error": engine.fast_check_error,
+        "s3gen_graphs": engine.s3gen_graphs is not None,
+        "s3gen_check_max_abs_error": engine.s3gen_check_error,
+        "graphs": len(engine.fast.graphs) if engine.fast else 0,
+    }
+    engine.synthesize(SynthesisParams("Warm up.", args.voice, seed=1), ignore_stop_token=args.fixed_tokens)
+    return _phase(engine, sentences, args.runs, args.voice, args.fixed_tokens), setup
+
+
+def _bandwidth(engine: ChatterboxEngine, fast: dict[str, Any], fast_v1: dict[str, Any] | None) -> dict[str, Any]:
+    """The bandwidth floor of this GPU for the run's mean position, and the fraction each path reached."""
+    assert engine.fast is not None
+    bw = copy_bandwidth(engine.device)
+    tokens = [r["tokens"] for r in fast["samples"] if r["run"] == 0]
+    prompt = engine.fast.prompt_len.item()
+    mean_position = prompt + sum(tokens) / (2 * len(tokens))
+    moved = engine.fast.w.nbytes() + kv_bytes_per_position(engine.fast) * mean_position
+    floor_ms = 1000 * moved / bw
+    return {
+        "copy_bytes_per_s": bw,
+        "bytes_per_token_at_mean_position": moved,
+        "mean_position": mean_position,
+        "floor_ms_per_token": floor_ms,
+        "fast_ms_per_token_p50": fast["t3_ms_per_token"]["p50"],
+        "fraction_of_floor": floor_ms / fast["t3_ms_per_token"]["p50"],
+        "fast_v1_fraction_of_floor": floor_ms / fast_v1["t3_ms_per_token"]["p50"] if fast_v1 else None,
+    }
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="shim-bench-decode", description=__doc__)
     parser.add_argument("--weights", type=Path, required=True)
     parser.add_argument("--voices", type=Path, required=True)
@@ -274,7 +321,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--details", action="store_true", help="step times per variant, S3Gen eager/graphs, hashing")
     parser.add_argument("--agreement-budget", type=int, default=0, help="greedy token agreement over N tokens")
     parser.add_argument("--json", type=Path)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     from ..logs import configure_logging
 
     configure_logging("WARNING")
@@ -301,31 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         None if args.skip_reference else _phase(engine, sentences, args.reference_runs, args.voice, args.fixed_tokens)
     )
 
-    def fast_phase(variant: str, s3gen: bool) -> tuple[dict[str, Any], dict[str, Any]]:
-        engine.s3gen_graphs_requested = s3gen
-        started = time.perf_counter()
-        engine.set_up_decoder(variant)
-        decoder_s = time.perf_counter() - started
-        if engine.decode_path != "fast":
-            raise SystemExit(f"fast path ({variant}) refused at start-up: error {engine.fast_check_error}")
-        s3gen_graphs.uninstall(engine.model.s3gen)
-        engine.s3gen_graphs = None
-        started = time.perf_counter()
-        engine._set_up_s3gen()
-        setup = {
-            "decoder_setup_s": decoder_s,
-            "s3gen_setup_s": time.perf_counter() - started,
-            "graph_capture_s": engine.graph_capture_seconds,
-            "startup_check_max_relative_error": engine.fast_check_error,
-            "s3gen_graphs": engine.s3gen_graphs is not None,
-            "s3gen_check_max_abs_error": engine.s3gen_check_error,
-            "graphs": len(engine.fast.graphs) if engine.fast else 0,
-        }
-        engine.synthesize(warm, ignore_stop_token=args.fixed_tokens)
-        return _phase(engine, sentences, args.runs, args.voice, args.fixed_tokens), setup
-
-    fast_v1, setup_v1 = (None, None) if args.skip_v1 else fast_phase("v1", False)
-    fast, setup = fast_phase("fused", True)
+    fast_v1, setup_v1 = (None, None) if args.skip_v1 else _fast_phase(engine, args, sentences, "v1", s3gen=False)
+    fast, setup = _fast_phase(engine, args, sentences, "fused", s3gen=True)
     assert engine.fast is not None
     report: dict[str, Any] = {
         "tool": "shim-bench-decode",
@@ -359,21 +387,7 @@ def main(argv: list[str] | None = None) -> int:
         else None,
     }
     if cuda:
-        bw = copy_bandwidth(engine.device)
-        tokens = [r["tokens"] for r in fast["samples"] if r["run"] == 0]
-        prompt = engine.fast.prompt_len.item()
-        mean_position = prompt + sum(tokens) / (2 * len(tokens))
-        moved = engine.fast.w.nbytes() + kv_bytes_per_position(engine.fast) * mean_position
-        floor_ms = 1000 * moved / bw
-        report["bandwidth"] = {
-            "copy_bytes_per_s": bw,
-            "bytes_per_token_at_mean_position": moved,
-            "mean_position": mean_position,
-            "floor_ms_per_token": floor_ms,
-            "fast_ms_per_token_p50": fast["t3_ms_per_token"]["p50"],
-            "fraction_of_floor": floor_ms / fast["t3_ms_per_token"]["p50"],
-            "fast_v1_fraction_of_floor": floor_ms / fast_v1["t3_ms_per_token"]["p50"] if fast_v1 else None,
-        }
+        report["bandwidth"] = _bandwidth(engine, fast, fast_v1)
     _write(args, report)  # the phases are kept even if a detail below fails
     if args.details and cuda:
         report["step_variants"] = step_times(engine, sentences[0], args.voice, report["bandwidth"]["copy_bytes_per_s"])

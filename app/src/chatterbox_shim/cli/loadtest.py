@@ -183,7 +183,7 @@ def wait_ready(url: str, process: subprocess.Popen[bytes], timeout: float) -> fl
     raise TimeoutError(f"{url} not ready within {timeout:.0f} s")
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="shim-loadtest", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -204,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label", default="load")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--log", type=Path, default=Path("shim-loadtest.log"), help="the service's log")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
 
     texts = default_sentences()
     asks = [

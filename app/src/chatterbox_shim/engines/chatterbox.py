@@ -191,7 +191,7 @@ class ChatterboxEngine(Engine):
 
     def _set_up_s3gen_or_fall_back(self) -> None:
         try:
-            self._set_up_s3gen()
+            self.set_up_s3gen()
         except Exception as error:  # eager S3Gen is always correct
             s3gen_graphs.uninstall(self.model.s3gen)
             self.s3gen_graphs = None
@@ -203,7 +203,7 @@ class ChatterboxEngine(Engine):
         if self.device.startswith("cuda"):
             torch.cuda.empty_cache()
 
-    def _set_up_s3gen(self) -> None:
+    def set_up_s3gen(self) -> None:
         """Graph-replayed CFM estimator steps (CUDA only), kept only if the start-up check passes."""
         if not (self.s3gen_graphs_requested and self.device.startswith("cuda")):
             return

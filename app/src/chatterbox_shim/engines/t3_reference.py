@@ -15,6 +15,7 @@ from typing import Any
 
 import torch
 
+from .decoders import ReferenceDecoder
 from .sampling import Sampling
 
 
@@ -78,15 +79,8 @@ def run_reference(
         stack.enter_context(_record_logits(t3, logits))
         if chooser is not None:
             stack.enter_context(_choose_with(chooser))
-        tokens = t3.inference(
-            t3_cond=t3_cond,
-            text_tokens=text_tokens,
-            max_new_tokens=max_new_tokens,
-            temperature=sampling.temperature,
-            cfg_weight=sampling.cfg_weight,
-            repetition_penalty=sampling.repetition_penalty,
-            min_p=sampling.min_p,
-            top_p=sampling.top_p,
+        tokens = ReferenceDecoder().decode(
+            t3, t3_cond, text_tokens, sampling, max_new_tokens, stop_token=t3.hp.stop_speech_token
         )
     # The last forward's logits are never sampled from (the loop ends): keep one per sampled token.
     return ReferenceRun(tokens=tokens, step_logits=logits[: tokens.shape[-1]])
