@@ -15,7 +15,7 @@ import os
 import sys
 import time
 
-from chatterbox_shim.probe import probe
+from chatterbox_panda_kit.probe import probe
 
 INTERVAL_S = float(os.environ.get("PHONE_DAEMON_INTERVAL_S", "2"))
 LOG_PATH = os.environ.get("PHONE_DAEMON_LOG", "/var/log/phone-daemon.jsonl")

@@ -15,8 +15,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from chatterbox_shim.parity.contract_spec import compare_case, render_seconds
-from chatterbox_shim.parity.exchange import Exchange
+from chatterbox_panda_kit.contract_spec import compare_case, render_seconds
+from chatterbox_panda_kit.exchange import Exchange
 
 from .conftest import ENV_FILE, PANDA_TTS, STATE_DIR, Lab, end_drill_once_flipped, on_panda
 

@@ -14,9 +14,9 @@ from typing import Any
 
 import pytest
 
-from chatterbox_shim import contract as c
+from chatterbox_panda_kit import contract as c
+from chatterbox_panda_kit import contract_spec
 from chatterbox_shim.answer_shape import builtin_record
-from chatterbox_shim.parity import contract_spec
 
 from .conftest import TOKEN, shim_env, start_shim, stop_shim
 

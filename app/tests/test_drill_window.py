@@ -20,7 +20,7 @@ def _env_file(tmp_path: Path, url: str) -> Path:
 
 
 def _window(tmp_path: Path, env_file: Path, *extra: str) -> subprocess.Popen[str]:
-    argv = [sys.executable, "-m", "chatterbox_shim.drill_window", "--env-file", str(env_file)]
+    argv = [sys.executable, "-m", "chatterbox_panda_kit.drill_window", "--env-file", str(env_file)]
     argv += ["--interval", "0.3", "--timeout", "5", "--json", str(tmp_path / "window.json"), *extra]
     return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 

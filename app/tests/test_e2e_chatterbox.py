@@ -12,7 +12,7 @@ import httpx
 import numpy as np
 import pytest
 
-from chatterbox_shim import contract as c
+from chatterbox_panda_kit import contract as c
 from chatterbox_shim.audio import from_pcm16
 
 from .conftest import TOKEN

@@ -6,14 +6,14 @@ from pathlib import Path
 
 import pytest
 
-from chatterbox_shim.envfile import UrlLine, origin, parse_env_text
+from chatterbox_panda_kit.envfile import UrlLine, origin, parse_env_text
 
 ROLE_COPY = Path(__file__).resolve().parents[2] / "roles/chatterbox_route/module_utils/chatterbox_envfile.py"
 
 
 def test_the_route_role_ships_this_very_file():
     assert ROLE_COPY.is_symlink()
-    assert ROLE_COPY.resolve() == (Path(__file__).resolve().parents[1] / "src/chatterbox_shim/envfile.py")
+    assert ROLE_COPY.resolve() == (Path(__file__).resolve().parents[1] / "src/chatterbox_panda_kit/envfile.py")
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ import httpx
 import numpy as np
 import pytest
 
-from chatterbox_shim import contract as c
+from chatterbox_panda_kit import contract as c
 from chatterbox_shim.audio import from_pcm16, to_pcm16
 from chatterbox_shim.engines.base import SynthesisParams
 from chatterbox_shim.engines.lab import render

@@ -19,9 +19,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import SecretStr
 
-from chatterbox_shim import contract as c
+from chatterbox_panda_kit import contract as c
+from chatterbox_panda_kit.probe import answer_problem
 from chatterbox_shim.http_app import create_app
-from chatterbox_shim.probe import answer_problem
 from chatterbox_shim.service import build_service
 from chatterbox_shim.settings import Settings
 

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from chatterbox_shim import contract as c
+from chatterbox_panda_kit import contract as c
 
 from .conftest import TOKEN
 

@@ -16,7 +16,7 @@ import pytest
 import uvicorn
 from pydantic import SecretStr
 
-from chatterbox_shim import contract as c
+from chatterbox_panda_kit import contract as c
 from chatterbox_shim.engines.base import Engine, EngineOutput, SynthesisParams
 from chatterbox_shim.http_app import create_app
 from chatterbox_shim.service import ShimService

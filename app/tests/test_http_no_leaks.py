@@ -16,7 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from chatterbox_shim import contract as c
+from chatterbox_panda_kit import contract as c
 
 from .conftest import shim_env, start_shim, stop_shim
 

@@ -7,7 +7,7 @@ import time
 
 import httpx
 
-from chatterbox_shim import contract as c
+from chatterbox_panda_kit import contract as c
 
 from .conftest import TOKEN
 

@@ -1,7 +1,7 @@
 import numpy as np
 
+from chatterbox_panda_kit.contract import SAMPLE_RATE
 from chatterbox_shim.audio import to_pcm16
-from chatterbox_shim.contract import SAMPLE_RATE
 from chatterbox_shim.engines.base import SynthesisParams
 from chatterbox_shim.engines.lab import LabToneEngine, render, voice_pitch_hz
 

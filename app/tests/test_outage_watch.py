@@ -30,7 +30,7 @@ def _setup(tmp_path: Path, panda_url: str, titan_url: str, auto: dict | None = N
 
 def _run(config: Path) -> tuple[int, str, dict[tuple[str, str], float]]:
     done = subprocess.run(
-        [sys.executable, "-m", "chatterbox_shim.outage_watch", "--config", str(config)],
+        [sys.executable, "-m", "chatterbox_panda_kit.outage_watch", "--config", str(config)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -120,7 +120,9 @@ def test_a_bad_config_is_refused(tmp_path):
     config = tmp_path / "config.json"
     config.write_text('{"lines": [{"name": "main"}], "textfile": "x", "state_dir": "y"}')
     done = subprocess.run(
-        [sys.executable, "-m", "chatterbox_shim.outage_watch", "--config", str(config)], capture_output=True, text=True
+        [sys.executable, "-m", "chatterbox_panda_kit.outage_watch", "--config", str(config)],
+        capture_output=True,
+        text=True,
     )
     assert done.returncode == 2
     assert "every line needs a name and an env_file" in done.stderr

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from chatterbox_panda_kit import contract_spec
 from chatterbox_shim.cli.parity import main as parity
-from chatterbox_shim.parity import contract_spec
 
 from .conftest import TOKEN, RunningShim
 

@@ -8,8 +8,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from chatterbox_shim.probe import main as probe_main
-from chatterbox_shim.probe import probe, read_env_file, tts_url
+from chatterbox_panda_kit.probe import main as probe_main
+from chatterbox_panda_kit.probe import probe, read_env_file, tts_url
 
 from .conftest import TOKEN
 
@@ -95,7 +95,7 @@ def test_without_a_record_only_what_any_panda_must_do_is_checked(broken, failed_
 
 @pytest.mark.parametrize("broken", [(200, {**GOOD_HEADERS, "Content-Type": "audio/wav"}, TONE)], indirect=["broken"])
 def test_with_a_record_every_recorded_value_is_held(broken, lab_shim, tmp_path):
-    from chatterbox_shim.parity.contract_spec import capture
+    from chatterbox_panda_kit.contract_spec import capture
 
     record = capture(lab_shim.url, TOKEN)
     assert probe(lab_shim.url, TOKEN, record=record).ok

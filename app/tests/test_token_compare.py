@@ -11,7 +11,7 @@ import pytest
 from pydantic import SecretStr
 from starlette.testclient import TestClient
 
-from chatterbox_shim import contract as c
+from chatterbox_panda_kit import contract as c
 from chatterbox_shim.http_app import create_app
 from chatterbox_shim.service import build_service
 from chatterbox_shim.settings import Settings

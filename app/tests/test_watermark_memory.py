@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chatterbox_shim.contract import SAMPLE_RATE
+from chatterbox_panda_kit.contract import SAMPLE_RATE
 
 perth = pytest.importorskip("perth")
 

@@ -21,8 +21,8 @@ from typing import Any
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from . import contract as c
-from .parity import contract_spec as spec
+from chatterbox_panda_kit import contract as c
+from chatterbox_panda_kit import contract_spec as spec
 
 # Set on the answers rendered here and removed before they leave, so the ambient headers (the
 # record's Date and Server, which uvicorn would otherwise add) go only on the service's other answers.

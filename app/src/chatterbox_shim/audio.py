@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from .contract import INT16_SCALE, SAMPLE_RATE
+from chatterbox_panda_kit.contract import INT16_SCALE, SAMPLE_RATE
 
 
 class InvalidAudioError(RuntimeError):

@@ -17,7 +17,8 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import contract as c
+from chatterbox_panda_kit import contract as c
+
 from .answer_shape import AmbientHeaders
 from .request_model import TTSRequest, request_schema
 from .service import (

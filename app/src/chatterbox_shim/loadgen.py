@@ -14,9 +14,9 @@ from typing import Any
 
 import httpx
 
-from . import contract as c
-from .bench_stats import percentile
-from .probe import answer_problem
+from chatterbox_panda_kit import contract as c
+from chatterbox_panda_kit.probe import answer_problem
+from chatterbox_panda_kit.stats import percentile
 
 
 @dataclass(frozen=True)

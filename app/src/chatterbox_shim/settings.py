@@ -13,7 +13,8 @@ from typing import Literal
 from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from .contract import DEFAULT_VOICE
+from chatterbox_panda_kit.contract import DEFAULT_VOICE
+
 from .gpu_budget import MemoryLimit, parse_memory_limit
 
 

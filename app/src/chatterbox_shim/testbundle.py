@@ -18,7 +18,8 @@ from pathlib import Path
 import soundfile as sf
 import torch
 
-from .contract import SAMPLE_RATE
+from chatterbox_panda_kit.contract import SAMPLE_RATE
+
 from .engines.base import SynthesisParams
 from .engines.lab import render
 from .weights import MANIFEST_FILE_NAME, Manifest, WeightFile, sha256_file

@@ -1,1 +1,1 @@
-../../../app/src/chatterbox_shim/envfile.py
+../../../app/src/chatterbox_panda_kit/envfile.py

@@ -23,10 +23,11 @@ from typing import Any
 
 import httpx
 
-from .. import contract as c
-from ..bench_stats import summary
+from chatterbox_panda_kit import contract as c
+from chatterbox_panda_kit.exchange import ExchangeError, post_tts, read_token, write_wav
+from chatterbox_panda_kit.stats import summary
+
 from ..gpu_memory import PER_PROCESS, DriverMemorySampler, driver_facts
-from ..parity.exchange import ExchangeError, post_tts, read_token, write_wav
 from ..sentences import default_sentences
 from ..settings import HeadLimits, Settings
 

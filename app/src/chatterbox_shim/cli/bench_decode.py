@@ -20,7 +20,8 @@ from typing import Any
 
 import torch
 
-from ..bench_stats import summary
+from chatterbox_panda_kit.stats import summary
+
 from ..engines import equivalence, s3gen_graphs
 from ..engines.base import SynthesisParams, TokenCap
 from ..engines.chatterbox import SPEECH_VOCAB_LIMIT, ChatterboxEngine
@@ -160,7 +161,8 @@ def count_step_kernels(decoder: FastT3Decoder, span: int) -> int:
 
 def step_times(engine: ChatterboxEngine, text: str, voice: str, copy_bw: float, replays: int = 200) -> dict[str, Any]:
     """Per layer variant: kernels per step, and the median time of one graph replay at each span bucket."""
-    from ..contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT
+    from chatterbox_panda_kit.contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT
+
     from ..engines.fast_t3 import prompt_embeds
 
     t3 = engine.model.t3

@@ -23,7 +23,8 @@ from typing import Any
 
 import httpx
 
-from .. import contract as c
+from chatterbox_panda_kit import contract as c
+
 from ..gpu_memory import PER_PROCESS, DriverMemorySampler, nvidia_smi_process_mib
 from ..sentences import default_sentences
 from .loadtest import _free_port, _machine, start_service

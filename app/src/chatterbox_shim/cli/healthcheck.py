@@ -11,7 +11,7 @@ import sys
 import urllib.error
 import urllib.request
 
-from ..contract import READY_PATH
+from chatterbox_panda_kit.contract import READY_PATH
 
 DEFAULT_PORT = "8773"
 

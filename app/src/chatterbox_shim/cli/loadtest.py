@@ -30,7 +30,8 @@ from typing import Any
 
 import httpx
 
-from .. import contract as c
+from chatterbox_panda_kit import contract as c
+
 from ..gpu_memory import DriverMemorySampler, driver_facts
 from ..loadgen import Ask, run_load, solo_check, summarize
 from ..sentences import default_sentences

@@ -21,8 +21,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..parity import contract_spec
-from ..parity.exchange import ExchangeError, read_token
+from chatterbox_panda_kit import contract_spec
+from chatterbox_panda_kit.exchange import ExchangeError, read_token
+
 from . import bench
 
 

@@ -10,7 +10,7 @@ from typing import ClassVar
 import numpy as np
 import numpy.typing as npt
 
-from ..contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT, SAMPLE_RATE, TEMPERATURE_DEFAULT
+from chatterbox_panda_kit.contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT, SAMPLE_RATE, TEMPERATURE_DEFAULT
 
 SPEECH_TOKENS_PER_SECOND = 25
 

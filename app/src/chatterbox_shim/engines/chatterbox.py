@@ -26,9 +26,10 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 import numpy as np
 import torch
 
+from chatterbox_panda_kit.contract import EXAGGERATION_DEFAULT
+
 from .. import blackwell
 from ..audio import InvalidAudioError
-from ..contract import EXAGGERATION_DEFAULT
 from ..gpu_budget import AppliedLimit, MemoryLimit, apply_memory_limit
 from ..voices import Voice
 from . import s3gen_graphs

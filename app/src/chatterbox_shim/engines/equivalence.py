@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from ..contract import EXAGGERATION_DEFAULT
+from chatterbox_panda_kit.contract import EXAGGERATION_DEFAULT
+
 from .decoders import stop_token_as
 from .fast_t3 import DecodeResult, FastT3Decoder, prompt_embeds
 from .sampling import Sampling

@@ -13,7 +13,8 @@ import time
 import numpy as np
 import numpy.typing as npt
 
-from ..contract import SAMPLE_RATE
+from chatterbox_panda_kit.contract import SAMPLE_RATE
+
 from .base import Engine, EngineOutput, SynthesisParams
 
 SECONDS_PER_CHAR = 0.06

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..contract import CFG_WEIGHT_DEFAULT, TEMPERATURE_DEFAULT
+from chatterbox_panda_kit.contract import CFG_WEIGHT_DEFAULT, TEMPERATURE_DEFAULT
+
 from .base import SynthesisParams
 
 # Sampling constants of ChatterboxTTS.generate() in 0.1.7.

@@ -12,8 +12,8 @@ import urllib.parse
 from pathlib import Path
 from typing import Any
 
-from .. import contract as c
-from .exchange import post_tts, write_wav
+from chatterbox_panda_kit import contract as c
+from chatterbox_panda_kit.exchange import post_tts, write_wav
 
 MANIFEST = "baseline.json"
 

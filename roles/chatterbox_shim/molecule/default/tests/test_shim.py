@@ -19,7 +19,7 @@ def inspect():
 def test_ready_and_speaks(host):
     assert host.run("curl -fsS http://127.0.0.1:18773/ready").rc == 0
     result = host.run(
-        "CHATTERBOX_TOKEN=%s PYTHONPATH=/opt/chatterbox-failover python3 -m chatterbox_shim.probe --url %s",
+        "CHATTERBOX_TOKEN=%s PYTHONPATH=/opt/chatterbox-failover python3 -m chatterbox_panda_kit.probe --url %s",
         TOKEN,
         "http://127.0.0.1:18773",
     )

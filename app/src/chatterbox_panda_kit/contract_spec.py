@@ -28,7 +28,7 @@ from email.utils import formatdate
 from pathlib import Path
 from typing import Any
 
-from .. import contract as c
+from . import contract as c
 from .exchange import Exchange, ExchangeError, post_tts, read_token, tts_endpoint
 
 RECORD_FORMAT = 2
@@ -445,7 +445,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _token_from(args: argparse.Namespace) -> str:
     if args.env_file is not None:
-        from ..probe import TOKEN_VARIABLE, read_env_file
+        from .probe import TOKEN_VARIABLE, read_env_file
 
         try:
             token = read_env_file(args.env_file).get(TOKEN_VARIABLE, "").strip()
@@ -458,7 +458,7 @@ def _token_from(args: argparse.Namespace) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python3 -m chatterbox_shim.parity.contract_spec", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python3 -m chatterbox_panda_kit.contract_spec", description=__doc__)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -5,7 +5,7 @@ interval until the window ends, the operator ends it (the stop file appears, or 
 or failed probes exceed the threshold. Writes a JSON summary; exit 0 whatever the probes said
 (the playbook judges), 2 on bad usage.
 
-  python3 -m chatterbox_shim.drill_window --env-file /etc/annie/phone.env --seconds 1800 \\
+  python3 -m chatterbox_panda_kit.drill_window --env-file /etc/annie/phone.env --seconds 1800 \\
       --interval 30 --max-failures 3 --stop-file /var/lib/chatterbox-failover/main/drill.stop --json out.json
 """
 
@@ -20,8 +20,8 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from .bench_stats import percentile
 from .probe import TOKEN_VARIABLE, URL_VARIABLE, ProbeResult, load_contract, probe, read_env_file
+from .stats import percentile
 
 ENDED_BY_TIME = "window elapsed"
 ENDED_BY_OPERATOR = "operator"

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .. import contract as c
+from . import contract as c
 
 TOKEN_VARIABLE = "CHATTERBOX_TOKEN"
 

@@ -7,11 +7,11 @@ the first failure: 0 all checks passed, 1 a check failed, 2 bad usage or an unre
 Without a record it checks only what any Panda must do: a 2xx, a Content-Length that agrees with
 the body, whole int16 samples, audio that is not silent and a duration header (if any) that fits
 the body. It never fails an endpoint on a value we guessed. With --contract RECORD it also holds
-the answer to the record learned from Panda (parity/contract_spec.py): every header's name,
+the answer to the record learned from Panda (contract_spec.py): every header's name,
 spelling, order and value; --contract-mode warn reports those differences without failing (for
 Panda itself, which is the truth the record was learned from).
 
-  python3 -m chatterbox_shim.probe --env-file /etc/annie/phone.env [--url URL] [--contract FILE]
+  python3 -m chatterbox_panda_kit.probe --env-file /etc/annie/phone.env [--url URL] [--contract FILE]
 """
 
 from __future__ import annotations
@@ -176,8 +176,8 @@ def _check_record(
     check: Check,
     warn: Callable[[str], None] | None,
 ) -> None:
-    from .parity.contract_spec import compare_case
-    from .parity.exchange import Exchange
+    from .contract_spec import compare_case
+    from .exchange import Exchange
 
     found = compare_case("success", record["success"], Exchange(status, "", headers, payload, 0.0), record["audio"])
     if mode == "warn":
@@ -266,7 +266,7 @@ def load_contract(path: Path | None) -> dict[str, Any] | None:
     """A contract record, or None; ValueError naming the problem for an unusable one."""
     if path is None:
         return None
-    from .parity.contract_spec import load_record
+    from .contract_spec import load_record
 
     return load_record(path)
 

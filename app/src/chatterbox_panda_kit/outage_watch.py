@@ -8,7 +8,7 @@ scheme, host and port: what a failover would write) while the line is on Panda, 
 - optionally, after N consecutive failures of a line that is on Panda's own TTS, runs the
   configured failover command once for that line (off by default; see docs/RUNBOOK.md).
 
-  python3 -m chatterbox_shim.outage_watch --config /etc/chatterbox-outage-watch/config.json
+  python3 -m chatterbox_panda_kit.outage_watch --config /etc/chatterbox-outage-watch/config.json
 
 Config (JSON): {"lines": [{"name", "env_file"[, "variable"]}], "targets": {"panda": URL, "titan": URL},
 "textfile": PATH, "state_dir": DIR, "timeout_s": 30,
