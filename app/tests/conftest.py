@@ -129,7 +129,7 @@ def lab_shim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningShim]:
 @pytest.fixture(scope="session")
 def test_bundle() -> Path:
     """Random weights of the true shapes, generated once and cached between runs."""
-    from chatterbox_shim.testbundle import bundle_is_current, write_test_bundle
+    from chatterbox_tools.testbundle import bundle_is_current, write_test_bundle
 
     directory = CACHE_DIR / "test-bundle"
     if not bundle_is_current(directory):
@@ -139,7 +139,7 @@ def test_bundle() -> Path:
 
 @pytest.fixture(scope="session")
 def test_voices() -> Path:
-    from chatterbox_shim.testvoices import write_test_voices
+    from chatterbox_tools.testvoices import write_test_voices
 
     directory = CACHE_DIR / "test-voices"
     if not (directory / "metadata.json").is_file():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from chatterbox_shim.cli.parity import main as parity
+from chatterbox_tools.cli.parity import main as parity
 
 from .conftest import TOKEN, RunningShim, free_port
 

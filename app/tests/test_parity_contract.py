@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from chatterbox_panda_kit import contract_spec
-from chatterbox_shim.cli.parity import main as parity
+from chatterbox_tools.cli.parity import main as parity
 
 from .conftest import TOKEN, RunningShim
 

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from chatterbox_shim.cli.parity import main as parity
-from chatterbox_shim.parity.identity import IdentityError, score_folders
 from chatterbox_shim.sentences import default_sentences
-from chatterbox_shim.testvoices import speak
+from chatterbox_tools.cli.parity import main as parity
+from chatterbox_tools.parity.identity import IdentityError, score_folders
+from chatterbox_tools.testvoices import speak
 
 PAIRS = 4
 

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from chatterbox_shim.cli.parity import main as parity
-from chatterbox_shim.parity import verdict as v
+from chatterbox_tools.cli.parity import main as parity
+from chatterbox_tools.parity import verdict as v
 
 NOW = dt.datetime(2026, 11, 25, 12, 0, tzinfo=dt.UTC)
 THRESHOLDS = {

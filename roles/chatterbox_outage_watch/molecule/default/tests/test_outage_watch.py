@@ -43,3 +43,11 @@ def test_a_run_writes_metrics_and_one_journal_line_per_change(host):
     assert journal.count("line=main target=panda url=http://127.0.0.1:9 state=down") == 1
     assert "line=second target=titan" in journal
     assert "molecule-watch-token" not in journal
+
+
+def test_the_kits_old_layout_is_gone_and_the_unit_runs_the_kits_folder(host):
+    assert not host.file("/opt/chatterbox-failover/chatterbox_shim").exists
+    assert (
+        "-m chatterbox_panda_kit.outage_watch"
+        in host.file("/etc/systemd/system/chatterbox-outage-watch.service").content_string
+    )

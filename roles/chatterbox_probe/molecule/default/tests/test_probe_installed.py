@@ -15,8 +15,7 @@ def test_the_whole_kit_folder_is_installed(host):
     assert "drill_verdict.py" in KIT_FILES
 
 
-def test_nothing_from_an_older_kit_is_left(host):
-    assert not host.file("/opt/chatterbox-failover/chatterbox_shim").exists
+def test_a_module_the_kit_dropped_is_removed(host):
     assert not host.file(f"{KIT}/retired_module.py").exists
 
 

@@ -19,10 +19,9 @@ import soundfile as sf
 import torch
 
 from chatterbox_panda_kit.contract import SAMPLE_RATE
-
-from .engines.base import SynthesisParams
-from .engines.lab import render
-from .weights import MANIFEST_FILE_NAME, Manifest, WeightFile, sha256_file
+from chatterbox_shim.engines.base import SynthesisParams
+from chatterbox_shim.engines.lab import render
+from chatterbox_shim.weights import MANIFEST_FILE_NAME, Manifest, WeightFile, sha256_file
 
 BUNDLE_NAME = "test-bundle-random-weights-NOT-A-VOICE"
 GENERATOR_VERSION = 1

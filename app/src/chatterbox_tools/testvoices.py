@@ -8,7 +8,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-from .weights import sha256_file
+from chatterbox_shim.weights import sha256_file
 
 # About 3.5 s: long enough for the voice encoder's 1.6 s partials and a real S3 token prompt, short
 # enough that every CPU test's S3Gen prompt (the reference mel) stays small.

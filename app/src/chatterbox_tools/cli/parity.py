@@ -23,8 +23,7 @@ from typing import Any
 
 from chatterbox_panda_kit import contract_spec
 from chatterbox_panda_kit.exchange import ExchangeError, read_token
-
-from . import bench
+from chatterbox_tools.cli import bench
 
 
 def _token_option(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +40,7 @@ def _write_json(path: Path | None, data: Any) -> None:
 
 
 def cmd_baseline(args: argparse.Namespace) -> int:
-    from ..parity.baseline import BaselineError, capture_baseline
+    from chatterbox_tools.parity.baseline import BaselineError, capture_baseline
 
     sentences = bench.default_sentences()
     if args.sentences:
@@ -62,7 +61,7 @@ def cmd_contract(args: argparse.Namespace) -> int:
 
 
 def cmd_identity(args: argparse.Namespace) -> int:
-    from ..parity.identity import IdentityError, score_folders, write_html
+    from chatterbox_tools.parity.identity import IdentityError, score_folders, write_html
 
     try:
         report = score_folders(args.a, args.b)
@@ -81,7 +80,7 @@ def cmd_identity(args: argparse.Namespace) -> int:
 
 
 def cmd_verdict(args: argparse.Namespace) -> int:
-    from ..parity import verdict as v
+    from chatterbox_tools.parity import verdict as v
 
     try:
         thresholds = v.load_thresholds(args.thresholds)

@@ -24,10 +24,9 @@ from typing import Any
 import httpx
 
 from chatterbox_panda_kit import contract as c
-
-from ..gpu_memory import PER_PROCESS, DriverMemorySampler, nvidia_smi_process_mib
-from ..sentences import default_sentences
-from .loadtest import _free_port, _machine, start_service
+from chatterbox_shim.gpu_memory import PER_PROCESS, DriverMemorySampler, nvidia_smi_process_mib
+from chatterbox_shim.sentences import default_sentences
+from chatterbox_tools.cli.loadtest import _free_port, _machine, start_service
 
 IDLE_SETTLE_SECONDS = 3.0
 

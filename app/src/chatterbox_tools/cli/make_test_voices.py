@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..testvoices import EspeakMissingError, write_test_voices
+from chatterbox_tools.testvoices import EspeakMissingError, write_test_voices
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,15 +21,14 @@ from typing import Any
 import torch
 
 from chatterbox_panda_kit.stats import summary
-
-from ..engines import equivalence, s3gen_graphs
-from ..engines.base import SynthesisParams, TokenCap
-from ..engines.chatterbox import SPEECH_VOCAB_LIMIT, ChatterboxEngine
-from ..engines.fast_t3 import VARIANTS, FastT3Decoder
-from ..engines.sampling import Sampling
-from ..gpu_memory import driver_facts
-from ..sentences import default_sentences
-from ..voices import load_allowlist
+from chatterbox_shim.engines import equivalence, s3gen_graphs
+from chatterbox_shim.engines.base import SynthesisParams, TokenCap
+from chatterbox_shim.engines.chatterbox import SPEECH_VOCAB_LIMIT, ChatterboxEngine
+from chatterbox_shim.engines.fast_t3 import VARIANTS, FastT3Decoder
+from chatterbox_shim.engines.sampling import Sampling
+from chatterbox_shim.gpu_memory import driver_facts
+from chatterbox_shim.sentences import default_sentences
+from chatterbox_shim.voices import load_allowlist
 
 
 def _phase(engine: ChatterboxEngine, sentences: list[str], runs: int, voice: str, fixed_tokens: bool) -> dict[str, Any]:
@@ -162,8 +161,7 @@ def count_step_kernels(decoder: FastT3Decoder, span: int) -> int:
 def step_times(engine: ChatterboxEngine, text: str, voice: str, copy_bw: float, replays: int = 200) -> dict[str, Any]:
     """Per layer variant: kernels per step, and the median time of one graph replay at each span bucket."""
     from chatterbox_panda_kit.contract import CFG_WEIGHT_DEFAULT, EXAGGERATION_DEFAULT
-
-    from ..engines.fast_t3 import prompt_embeds
+    from chatterbox_shim.engines.fast_t3 import prompt_embeds
 
     t3 = engine.model.t3
     with torch.inference_mode():
@@ -246,7 +244,7 @@ def s3gen_compare(engine: ChatterboxEngine, lengths: list[int], voice: str) -> d
 
 def hash_times(weights: Path) -> dict[str, float]:
     """The start-up sha256 check, one file after another and concurrently (the service's way)."""
-    from ..weights import MANIFEST_FILE_NAME, Manifest, check_weights
+    from chatterbox_shim.weights import MANIFEST_FILE_NAME, Manifest, check_weights
 
     manifest = Manifest.load(weights / MANIFEST_FILE_NAME)
     started = time.perf_counter()
@@ -328,7 +326,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    from ..logs import configure_logging
+    from chatterbox_shim.logs import configure_logging
 
     configure_logging("WARNING")
     cuda = args.device.startswith("cuda")

@@ -7,7 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from ..testbundle import bundle_is_current, write_test_bundle
+from chatterbox_tools.testbundle import bundle_is_current, write_test_bundle
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,10 +26,9 @@ import httpx
 from chatterbox_panda_kit import contract as c
 from chatterbox_panda_kit.exchange import ExchangeError, post_tts, read_token, write_wav
 from chatterbox_panda_kit.stats import summary
-
-from ..gpu_memory import PER_PROCESS, DriverMemorySampler, driver_facts
-from ..sentences import default_sentences
-from ..settings import HeadLimits, Settings
+from chatterbox_shim.gpu_memory import PER_PROCESS, DriverMemorySampler, driver_facts
+from chatterbox_shim.sentences import default_sentences
+from chatterbox_shim.settings import HeadLimits, Settings
 
 
 @dataclass
@@ -69,7 +68,7 @@ def _gpu_facts() -> dict[str, Any]:
 def _serve(app: Any, limits: HeadLimits) -> tuple[Any, int, threading.Thread]:
     import uvicorn
 
-    from ..http_server import uvicorn_options
+    from chatterbox_shim.http_server import uvicorn_options
 
     options = uvicorn_options(limits)
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, **options))
@@ -158,8 +157,8 @@ def _finish(args: argparse.Namespace, report: dict[str, Any]) -> int:
 
 
 def bench_local(args: argparse.Namespace, sentences: list[str]) -> int:
-    from ..logs import configure_logging
-    from ..service import build_service
+    from chatterbox_shim.logs import configure_logging
+    from chatterbox_shim.service import build_service
 
     configure_logging("WARNING")
     token = secrets.token_urlsafe(24)
@@ -185,7 +184,7 @@ def bench_local(args: argparse.Namespace, sentences: list[str]) -> int:
         service.engine.synthesize = functools.partial(  # type: ignore[method-assign]
             service.engine.synthesize, ignore_stop_token=True
         )
-    from ..http_app import create_app
+    from chatterbox_shim.http_app import create_app
 
     server, port, thread = _serve(create_app(service), settings.head_limits())
     url = f"http://127.0.0.1:{port}"
@@ -316,7 +315,7 @@ def _local_facts(
     ready_s: float | None,
     modes: dict[str, Any],
 ) -> dict[str, Any]:
-    from ..weights import Manifest
+    from chatterbox_shim.weights import Manifest
 
     engine_s = [s.engine_s for s in samples if s.engine_s is not None]
     http_p50 = modes["http"]["latency_s"]["p50"]

@@ -31,10 +31,9 @@ from typing import Any
 import httpx
 
 from chatterbox_panda_kit import contract as c
-
-from ..gpu_memory import DriverMemorySampler, driver_facts
-from ..loadgen import Ask, run_load, solo_check, summarize
-from ..sentences import default_sentences
+from chatterbox_shim.gpu_memory import DriverMemorySampler, driver_facts
+from chatterbox_shim.sentences import default_sentences
+from chatterbox_tools.loadgen import Ask, run_load, solo_check, summarize
 
 
 def _free_port() -> int:

@@ -1,0 +1,1 @@
+"""The tools' command lines (see pyproject's [project.scripts])."""
