@@ -1,4 +1,4 @@
-"""No function in the package grows past 80 lines (issue 15's guard rail). KNOWN_DEBT names any
+"""No function in app/src (the three wings) grows past 80 lines (issue 15's guard rail). KNOWN_DEBT names any
 that must wait for their own issue; it is empty, and may only shrink."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parents[1] / "app" / "src" / "chatterbox_shim"
+PACKAGE = Path(__file__).resolve().parents[1] / "app" / "src"
 LIMIT = 80
 KNOWN_DEBT: set[str] = set()
 

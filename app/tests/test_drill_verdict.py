@@ -101,6 +101,13 @@ def _after(main_url: str = PANDA, main_sha: str = "a" * 64, annex_url: str = PAN
         ),
         (_facts(after=_after(main_sha="c" * 64)), WINDOW, HEARD, "the env file was not restored byte for byte"),
         (_facts(after=_after(annex_url=TITAN)), WINDOW, HEARD, "line annex moved during the drill"),
+        (
+            _facts(refusals_after={}, refusals_counted=False),
+            WINDOW,
+            HEARD,
+            "Titan's refusals after the window were not counted",
+        ),
+        (_facts(), {**WINDOW, "failures": 1, "failed_probes": []}, HEARD, "1 of 60 probes failed (first: unknown"),
     ],
 )
 def test_each_failed_check_makes_the_drill_dirty_with_its_reason(facts, window, account, reason):

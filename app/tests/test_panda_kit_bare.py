@@ -17,7 +17,7 @@ import chatterbox_panda_kit
 
 KIT = Path(chatterbox_panda_kit.__file__).parent
 MODULES = sorted(path.stem for path in KIT.glob("*.py") if path.stem != "__init__")
-COMMANDS = ("probe", "contract_spec", "drill_window", "drill_verdict", "outage_watch", "voice_allowlist", "envfile")
+COMMANDS = ("probe", "contract_spec", "drill_window", "drill_verdict", "outage_watch", "voice_allowlist")
 
 
 def _imported_roots(path: Path) -> set[str]:
@@ -69,3 +69,4 @@ print("kit ok")
     result = subprocess.run([sys.executable, "-S", "-E", "-c", script], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.rstrip().endswith("kit ok")
+    assert result.stdout.count("usage:") == len(COMMANDS), "each command printed its help"

@@ -8,9 +8,10 @@ but nobody gave an account.
   python3 -m chatterbox_panda_kit.drill_verdict --window W.json --account A.json < facts.json
 
 facts.json (written by ansible/drill.yml) holds the line, the flip's and the rollback's results,
-every line's route before and after (url, env_sha256), Titan's refusal counters before and after,
-and the drill's settings. A window or account file that does not exist is "no figures" / "no
-account"; one that is not JSON is an error (exit 2), never a verdict.
+every line's route before and after (url, env_sha256), Titan's refusal counters before and after
+(and whether the count after the window was taken), and the drill's settings. A window or
+account file that does not exist is "no figures" / "no account"; one that is not JSON is an error
+(exit 2), never a verdict.
 """
 
 from __future__ import annotations
@@ -43,7 +44,7 @@ def _window_reasons(flip: dict[str, Any], window: dict[str, Any] | None) -> list
         return ["the window did not complete (no figures)"]
     reasons = []
     if window["failures"] > 0:
-        first = window["failed_probes"][0]
+        first = (window.get("failed_probes") or [{"failed_check": "unknown", "detail": "not recorded"}])[0]
         reasons.append(
             f"{window['failures']} of {window['probes']} probes failed "
             f"(first: {first['failed_check']}: {first['detail']})"
@@ -78,6 +79,8 @@ def judge(facts: dict[str, Any], window: dict[str, Any] | None, account: dict[st
     refusals = refusals_during(facts.get("refusals_before") or {}, facts.get("refusals_after") or {})
 
     reasons = _window_reasons(flip, window)
+    if window is not None and not facts.get("refusals_counted", True):
+        reasons.append("Titan's refusals after the window were not counted")
     if refusals:
         reasons.append(
             f"Titan refused requests during the window {json.dumps(refusals)}: "
