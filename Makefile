@@ -58,6 +58,14 @@ lint: venv ## ruff, mypy, yamllint, ansible-lint (production profile)
 test: ## Every test suite (lint included), each one timed; the image scenario runs alongside the shim's tests and the other scenarios
 	bash scripts/timed.sh lint test-bundle docker test-app,test-molecule-roles+test-molecule-image test-lab
 
+KERNELS_DIR := app/src/chatterbox_shim/engines/kernels
+
+.PHONY: kernels
+kernels: $(KERNELS_DIR)/t3_decode.fatbin ## The T3 decode kernels for a GPU (needs nvcc; the image builds its own)
+
+$(KERNELS_DIR)/t3_decode.fatbin: $(KERNELS_DIR)/t3_decode.cu $(KERNELS_DIR)/build.sh
+	sh $(KERNELS_DIR)/build.sh
+
 .PHONY: system-deps
 system-deps: ## espeak-ng, sox, python3-venv (as root on Debian/Ubuntu; a no-op when present)
 	bash scripts/install-system-deps.sh

@@ -196,3 +196,36 @@ def test_the_decode_choice_is_one_decoder_and_the_stop_override_is_per_call(engi
     out = engine.synthesize(SynthesisParams(SENTENCES[0], VOICE, seed=11), max_new_tokens=6, ignore_stop_token=True)
     assert out.speech_tokens == 6
     assert engine.model.t3.hp.stop_speech_token == stop
+
+
+def test_the_decode_kernels_serve_on_a_gpu_and_the_fused_layer_elsewhere(engine: ChatterboxEngine) -> None:
+    fast = engine.fast
+    assert fast is not None
+    layers = len(engine.model.t3.tfmr.layers)
+    if CUDA:
+        assert fast.variant == "kernels", f"the prebuilt kernels did not load: {fast.kernels_unavailable}"
+        assert fast.kernel_layers is not None
+        assert len(fast.kernel_layers.launches) == 5 * layers + 1
+        assert engine.describe()["decode_layer"] == "kernels"
+    else:
+        assert fast.variant == "fused"
+        assert fast.kernels_unavailable == "the kernels need a CUDA device"
+        assert engine.describe()["decode_kernels_unavailable"] == "the kernels need a CUDA device"
+
+
+@pytest.mark.skipif(not CUDA, reason="the kernels run on a CUDA device")
+def test_the_fused_torch_layer_gives_the_kernels_greedy_tokens(engine: ChatterboxEngine) -> None:
+    from chatterbox_shim.engines.fast_t3 import FastT3Decoder
+
+    served = engine.fast
+    assert served is not None
+    fused = FastT3Decoder(
+        engine.model.t3,
+        max_prompt_tokens=served.max_len - served.max_new_tokens - 1,
+        max_new_tokens=served.max_new_tokens,
+        variant="fused",
+    )
+    for text in SENTENCES[:3]:
+        by_kernels = equivalence.fast_tokens(engine, served, text, VOICE, BUDGET, greedy=True).tokens[0].tolist()
+        by_torch = equivalence.fast_tokens(engine, fused, text, VOICE, BUDGET, greedy=True).tokens[0].tolist()
+        assert by_kernels == by_torch

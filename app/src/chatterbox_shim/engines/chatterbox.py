@@ -36,7 +36,7 @@ from . import s3gen_graphs
 from .base import Engine, EngineOutput, SynthesisParams, TokenCap
 from .decoders import Decoder, FastDecoder, ReferenceDecoder
 from .equivalence import MAX_RELATIVE_ERROR, start_up_check
-from .fast_t3 import DEFAULT_VARIANT, FastT3Decoder
+from .fast_t3 import DEFAULT_VARIANT, KERNEL_VARIANTS, FastT3Decoder
 from .s3gen_graphs import GraphedEstimator
 from .sampling import Sampling
 
@@ -247,15 +247,15 @@ class ChatterboxEngine(Engine):
         if wanted == "reference":
             return
         self._release_cuda_memory()
-        dtype = torch.float32 if self.decode_dtype == "float32" else torch.bfloat16
-        fast = FastT3Decoder(
-            self.model.t3,
-            max_prompt_tokens=self.fast_max_prompt_tokens,
-            max_new_tokens=self.token_cap.ceiling,
-            dtype=dtype,
-            variant=self.fast_variant,
-        )
-        self.fast_check_error, passed = start_up_check(self, fast, self.decode_dtype)
+        fast, passed = self._checked_fast_decoder(self.fast_variant)
+        if not passed and fast.variant in KERNEL_VARIANTS:
+            log.error(
+                "the decode kernels disagree with the reference: trying the fused torch layer",
+                extra={"max_relative_error": self.fast_check_error},
+            )
+            del fast
+            self._release_cuda_memory()
+            fast, passed = self._checked_fast_decoder("fused")
         bound = MAX_RELATIVE_ERROR[self.decode_dtype]
         if not passed:
             log.error(
@@ -276,6 +276,18 @@ class ChatterboxEngine(Engine):
                 "capture_seconds": round(self.graph_capture_seconds, 3),
             },
         )
+
+    def _checked_fast_decoder(self, variant: str) -> tuple[FastT3Decoder, bool]:
+        dtype = torch.float32 if self.decode_dtype == "float32" else torch.bfloat16
+        fast = FastT3Decoder(
+            self.model.t3,
+            max_prompt_tokens=self.fast_max_prompt_tokens,
+            max_new_tokens=self.token_cap.ceiling,
+            dtype=dtype,
+            variant=variant,
+        )
+        self.fast_check_error, passed = start_up_check(self, fast, self.decode_dtype)
+        return fast, passed
 
     def _sync(self) -> None:
         if self.device.startswith("cuda"):
@@ -356,6 +368,11 @@ class ChatterboxEngine(Engine):
             "device": self.device.split(":")[0],
             "decode_path": self.decode_path,
         }
+        fast = self.fast
+        if fast is not None:
+            facts["decode_layer"] = fast.variant
+            if fast.kernels_unavailable is not None:
+                facts["decode_kernels_unavailable"] = fast.kernels_unavailable
         if self.fast_setup_error is not None:
             facts["fast_path_error"] = self.fast_setup_error
         if self.s3gen_setup_error is not None:

@@ -28,17 +28,25 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .cuda_kernels import DecodeKernels, KernelsUnavailableError
+from .kernel_layers import KernelLayers
 from .sampling import Sampling
 
 log = logging.getLogger(__name__)
 
 CHUNK_STEPS = 16  # steps replayed between two reads of the end-of-speech flag
 MIN_BUCKET = 256  # shortest attention span a graph is captured for
-# Layer arithmetic: "fused" (fused QKV and gate/up GEMVs, one-pass rotary, one cache write, residual
-# adds inside the GEMMs, torch's rms_norm), "v1" (issue 6's op-for-op transformers layer), and two
-# measured alternatives: "fused_eagernorm" (transformers' RMSNorm ops), "fused_sdpa" (SDPA).
-VARIANTS = ("fused", "v1", "fused_eagernorm", "fused_sdpa")
-DEFAULT_VARIANT = "fused"
+# Layer arithmetic:
+# - "kernels": the decode step as prebuilt CUDA kernels, five per layer, each starting while the
+#   previous one ends (kernels/t3_decode.cu); where they cannot run, "fused" instead;
+# - "kernels_serial": the same kernels launched one after another, for comparison;
+# - "fused": fused QKV and gate/up GEMVs, one-pass rotary, one cache write, residual adds inside the
+#   GEMMs, torch's rms_norm (the prompt always runs this one);
+# - "v1": issue 6's op-for-op transformers layer;
+# - measured alternatives: "fused_eagernorm" (transformers' RMSNorm ops), "fused_sdpa" (SDPA).
+VARIANTS = ("kernels", "kernels_serial", "fused", "v1", "fused_eagernorm", "fused_sdpa")
+KERNEL_VARIANTS = ("kernels", "kernels_serial")
+DEFAULT_VARIANT = "kernels"
 
 
 @dataclass
@@ -214,9 +222,24 @@ class FastT3Decoder:
         # Set to a (steps, 2, vocab) buffer to log each step's raw logits (the equivalence check);
         # graphs captured while it is None do not log.
         self.logit_log: torch.Tensor | None = None
+        self.kernel_layers: KernelLayers | None = None
+        self.kernels_unavailable: str | None = None
+        if self.variant in KERNEL_VARIANTS:
+            self._load_kernels()
         self.buckets = self._buckets()
         self.graphs: dict[tuple[int, bool, bool], torch.cuda.CUDAGraph] = {}
         self.capture_seconds = 0.0
+
+    def _load_kernels(self) -> None:
+        """The prebuilt decode kernels, or the fused torch layer with the reason logged."""
+        try:
+            if self.device.type != "cuda":
+                raise KernelsUnavailableError("the kernels need a CUDA device")
+            self.kernel_layers = KernelLayers(self, DecodeKernels(dependent_launch=self.variant == "kernels"))
+        except KernelsUnavailableError as exc:
+            self.kernels_unavailable = str(exc)
+            self.variant = "fused"
+            log.info("decode kernels not used: the fused torch layer instead", extra={"reason": str(exc)})
 
     # ----------------------------------------------------------------------------- arithmetic
 
@@ -365,10 +388,13 @@ class FastT3Decoder:
         self.seen.index_fill_(0, token, True)
         self.done.logical_or_(token == self.stop_token)
         embed = self.w.speech_emb.index_select(0, token) + self.w.speech_pos.index_select(0, self.step + 1)
-        x = embed[None].expand(2, 1, self.hidden).contiguous()
-        position = self.prompt_len + self.step
-        x = self._layers(x, position, span, self._mask(position, span))
-        self.logits.copy_(self._head(x[:, -1]))
+        if self.kernel_layers is not None:
+            self.kernel_layers.step(embed)
+        else:
+            position = self.prompt_len + self.step
+            x = embed[None].expand(2, 1, self.hidden).contiguous()
+            x = self._layers(x, position, span, self._mask(position, span))
+            self.logits.copy_(self._head(x[:, -1]))
         if self.logit_log is not None:
             self.logit_log.index_copy_(0, self.step, self.logits[None])
         self.step.add_(1)

@@ -1,5 +1,6 @@
 """shim-bench-decode: T3 decode paths compared in one run on one device: reference (0.1.7's loop),
-the issue-6 fast path (`fast_v1`: unfused layer, eager S3Gen) and the fast path as served (`fast`),
+a second fast variant (`compared`, --compare: the fused torch layer unless told) and the fast path as
+served (`fast`: the prebuilt decode kernels where they load),
 the same sentences, seeds and token budgets (--fixed-tokens makes every sentence decode exactly its
 cap, since random weights stop at random). Reports T3 ms per token against the GPU's bandwidth floor
 (weights plus the KV cache a step must read, over a device-to-device copy rate measured in the same
@@ -24,7 +25,7 @@ from chatterbox_panda_kit.stats import summary
 from chatterbox_shim.engines import equivalence, s3gen_graphs
 from chatterbox_shim.engines.base import SynthesisParams, TokenCap
 from chatterbox_shim.engines.chatterbox import SPEECH_VOCAB_LIMIT, ChatterboxEngine
-from chatterbox_shim.engines.fast_t3 import VARIANTS, FastT3Decoder
+from chatterbox_shim.engines.fast_t3 import DEFAULT_VARIANT, VARIANTS, FastT3Decoder
 from chatterbox_shim.engines.sampling import Sampling
 from chatterbox_shim.gpu_memory import driver_facts
 from chatterbox_shim.sentences import default_sentences
@@ -278,12 +279,14 @@ def _fast_phase(
         "s3gen_graphs": engine.s3gen_graphs is not None,
         "s3gen_check_max_abs_error": engine.s3gen_check_error,
         "graphs": len(engine.fast.graphs) if engine.fast else 0,
+        "variant": engine.fast.variant if engine.fast else None,
+        "kernels_unavailable": engine.fast.kernels_unavailable if engine.fast else None,
     }
     engine.synthesize(SynthesisParams("Warm up.", args.voice, seed=1), ignore_stop_token=args.fixed_tokens)
     return _phase(engine, sentences, args.runs, args.voice, args.fixed_tokens), setup
 
 
-def _bandwidth(engine: ChatterboxEngine, fast: dict[str, Any], fast_v1: dict[str, Any] | None) -> dict[str, Any]:
+def _bandwidth(engine: ChatterboxEngine, fast: dict[str, Any], compared: dict[str, Any] | None) -> dict[str, Any]:
     """The bandwidth floor of this GPU for the run's mean position, and the fraction each path reached."""
     assert engine.fast is not None
     bw = copy_bandwidth(engine.device)
@@ -299,7 +302,7 @@ def _bandwidth(engine: ChatterboxEngine, fast: dict[str, Any], fast_v1: dict[str
         "floor_ms_per_token": floor_ms,
         "fast_ms_per_token_p50": fast["t3_ms_per_token"]["p50"],
         "fraction_of_floor": floor_ms / fast["t3_ms_per_token"]["p50"],
-        "fast_v1_fraction_of_floor": floor_ms / fast_v1["t3_ms_per_token"]["p50"] if fast_v1 else None,
+        "compared_fraction_of_floor": floor_ms / compared["t3_ms_per_token"]["p50"] if compared else None,
     }
 
 
@@ -317,7 +320,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--dtype", choices=("float32", "bfloat16"), default="float32")
     parser.add_argument("--profile", action="store_true", help="torch.profiler table of one fast synthesis")
     parser.add_argument("--skip-reference", action="store_true", help="no reference phase")
-    parser.add_argument("--skip-v1", action="store_true", help="no issue-6 fast phase")
+    parser.add_argument(
+        "--compare",
+        default="fused",
+        choices=(*VARIANTS, "none"),
+        help="a second fast variant timed before the served one",
+    )
     parser.add_argument("--details", action="store_true", help="step times per variant, S3Gen eager/graphs, hashing")
     parser.add_argument("--agreement-budget", type=int, default=0, help="greedy token agreement over N tokens")
     parser.add_argument("--json", type=Path)
@@ -352,8 +360,10 @@ def main(argv: list[str] | None = None) -> int:
         None if args.skip_reference else _phase(engine, sentences, args.reference_runs, args.voice, args.fixed_tokens)
     )
 
-    fast_v1, setup_v1 = (None, None) if args.skip_v1 else _fast_phase(engine, args, sentences, "v1", s3gen=False)
-    fast, setup = _fast_phase(engine, args, sentences, "fused", s3gen=True)
+    compared, setup_compared = (None, None)
+    if args.compare != "none":
+        compared, setup_compared = _fast_phase(engine, args, sentences, args.compare, s3gen=True)
+    fast, setup = _fast_phase(engine, args, sentences, DEFAULT_VARIANT, s3gen=True)
     assert engine.fast is not None
     report: dict[str, Any] = {
         "tool": "shim-bench-decode",
@@ -372,12 +382,12 @@ def main(argv: list[str] | None = None) -> int:
         "load_stages_s": load_stages,
         "weights_hashing": hashing,
         "fast_setup": setup,
-        "fast_v1_setup": setup_v1,
+        "compared_setup": setup_compared,
         "static_kv_cache_gb": round(engine.fast.cache_kv.numel() * engine.fast.cache_kv.element_size() / 1e9, 3),
         "t3_weight_bytes_per_step": engine.fast.w.nbytes(),
         "kv_bytes_per_position": kv_bytes_per_position(engine.fast),
         "reference": reference,
-        "fast_v1": fast_v1,
+        "compared": compared,
         "fast": fast,
         "speedup": {
             "end_to_end_p50": reference["latency_s"]["p50"] / fast["latency_s"]["p50"],
@@ -387,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
         else None,
     }
     if cuda:
-        report["bandwidth"] = _bandwidth(engine, fast, fast_v1)
+        report["bandwidth"] = _bandwidth(engine, fast, compared)
     _write(args, report)  # the phases are kept even if a detail below fails
     if args.details and cuda:
         report["step_variants"] = step_times(engine, sentences[0], args.voice, report["bandwidth"]["copy_bytes_per_s"])
@@ -409,7 +419,7 @@ def _print(report: dict[str, Any], args: argparse.Namespace) -> None:
         f"{'path':10} {'runs':>4} {'p50 s':>7} {'p95 s':>7} {'RTF p50':>8} {'T3 ms/tok':>9} "
         f"{'S3Gen p50':>9} {'S3Gen s/s':>9} {'peak GB':>8}  per-run p50 s"
     )
-    for name in ("reference", "fast_v1", "fast"):
+    for name in ("reference", "compared", "fast"):
         phase = report[name]
         if phase is None:
             continue
