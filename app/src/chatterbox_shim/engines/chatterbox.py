@@ -43,6 +43,7 @@ from .sampling import Sampling
 log = logging.getLogger(__name__)
 
 SPEECH_VOCAB_LIMIT = 6561  # ids at or above are special tokens, dropped before S3Gen
+START_OF_SPEECH, END_OF_SPEECH = SPEECH_VOCAB_LIMIT, SPEECH_VOCAB_LIMIT + 1  # 0.1.7's SOS and EOS
 
 DecodePath = Literal["auto", "reference", "fast"]
 DecodeDtype = Literal["float32", "bfloat16"]
@@ -50,6 +51,18 @@ DecodeDtype = Literal["float32", "bfloat16"]
 # the same tokens and seed (replays run the same kernels on the same shapes: measured 0).
 S3GEN_CHECK_TOKENS = 40
 S3GEN_MAX_ABS_ERROR = 1e-4
+
+
+def speech_between_markers(tokens: torch.Tensor) -> torch.Tensor:
+    """0.1.7's drop_invalid_tokens for one sequence (the tokens after the start-of-speech id, up to
+    the end-of-speech id), also when an id was sampled more than once: 0.1.7 then raises TypeError
+    (a 500 in a 9-minute H200 soak on random weights). Here the first of each counts; with one of
+    each the result is 0.1.7's."""
+    starts = (tokens == START_OF_SPEECH).nonzero()
+    ends = (tokens == END_OF_SPEECH).nonzero()
+    first = int(starts[0, 0]) + 1 if starts.numel() else 0
+    last = int(ends[0, 0]) if ends.numel() else None
+    return tokens[first:last]
 
 
 def resolve_device(setting: str) -> str:
@@ -321,8 +334,6 @@ class ChatterboxEngine(Engine):
         self, params: SynthesisParams, max_new_tokens: int | None = None, *, ignore_stop_token: bool = False
     ) -> EngineOutput:
         """ignore_stop_token (benchmarks only) decodes every request to its cap: random weights stop at random."""
-        from chatterbox.models.s3tokenizer import drop_invalid_tokens
-
         if params.voice not in self._conds:
             raise KeyError(params.voice)
         model = self.model
@@ -340,7 +351,7 @@ class ChatterboxEngine(Engine):
             generated = int(speech.shape[-1])
             # With the stop token ignored (benchmarks), a sampled start/stop id must not truncate
             # the sequence either, so that S3Gen's work is fixed too: only drop the special ids.
-            speech = speech[0] if ignore_stop_token else drop_invalid_tokens(speech[0])
+            speech = speech[0] if ignore_stop_token else speech_between_markers(speech[0])
             speech = speech[speech < SPEECH_VOCAB_LIMIT].to(self.device)
             self._sync()
             stages["t3"] = time.perf_counter() - started
