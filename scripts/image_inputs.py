@@ -32,7 +32,8 @@ def input_files(root: Path) -> list[Path]:
         for path in (root / tree).rglob("*"):
             relative = path.relative_to(root)
             generated = SKIP_PARTS & set(relative.parts) or any(p.endswith(".egg-info") for p in relative.parts)
-            if path.is_file() and not generated and path.suffix != ".pyc":
+            # A fatbin is a build output (make kernels); the image compiles its own from the source.
+            if path.is_file() and not generated and path.suffix not in (".pyc", ".fatbin"):
                 files.add(relative)
     return sorted(files)
 
