@@ -130,11 +130,18 @@ def test_qkv_rotates_scales_q_and_writes_keys_and_values_at_the_position(kernels
     assert cache[:, :, :, untouched].abs().max() == 0
 
 
+LONG = 1385  # the served static cache: positions past the 512 the kernel loads before waiting
+
+
 @gpu
-@pytest.mark.parametrize("at", [0, 63, 64, 300, MAX_LEN - 1])
-def test_attention_reads_the_cache_up_to_the_position_only(kernels: DecodeKernels, at: int) -> None:
+@pytest.mark.parametrize(
+    ("at", "max_len"),
+    [(0, MAX_LEN), (63, MAX_LEN), (64, MAX_LEN), (300, MAX_LEN), (MAX_LEN - 1, MAX_LEN), (511, LONG), (600, LONG),
+     (LONG - 1, LONG)],
+)  # fmt: skip
+def test_attention_reads_the_cache_up_to_the_position_only(kernels: DecodeKernels, at: int, max_len: int) -> None:
     torch.manual_seed(4 + at)
-    cache = torch.randn(2, 2, HEADS, MAX_LEN, DIM, device="cuda")
+    cache = torch.randn(2, 2, HEADS, max_len, DIM, device="cuda")
     cache[:, :, :, at + 1 :] = float("nan")  # never read: a NaN would show in the output
     q = torch.randn(2, HEADS, DIM, device="cuda") * 0.125
     out = torch.zeros(2, HIDDEN, device="cuda")
@@ -142,8 +149,17 @@ def test_attention_reads_the_cache_up_to_the_position_only(kernels: DecodeKernel
     keys, values = cache[0, :, :, : at + 1], cache[1, :, :, : at + 1]
     probs = torch.softmax(q[:, :, None] @ keys.transpose(2, 3), dim=-1)
     want = (probs @ values)[:, :, 0].reshape(2, HIDDEN)
-    _run(kernels, "t3_attend", (HEADS, 2, 1), 512, MAX_LEN * 4,
+    _run(kernels, "t3_attend", (HEADS, 2, 1), 512, max_len * 4,
          [pointer(q.data_ptr()), pointer(cache.data_ptr()), pointer(position.data_ptr()), integer(HEADS),
-          integer(MAX_LEN), pointer(out.data_ptr())])  # fmt: skip
+          integer(max_len), pointer(out.data_ptr())])  # fmt: skip
     assert not out.isnan().any()
     assert _relative(out, want) <= BOUND
+
+
+def test_the_kernels_builder_is_the_devel_image_of_the_pinned_cuda() -> None:
+    """The image compiles the kernels with the same CUDA release its runtime is based on."""
+    from chatterbox_shim.pins import pins
+
+    cuda = pins()["cuda"]
+    assert cuda["devel_image"] == cuda["base_image"].replace("-base-", "-devel-")
+    assert f":{cuda['version']}." in cuda["devel_image"]

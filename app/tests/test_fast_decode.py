@@ -229,3 +229,49 @@ def test_the_fused_torch_layer_gives_the_kernels_greedy_tokens(engine: Chatterbo
         by_kernels = equivalence.fast_tokens(engine, served, text, VOICE, BUDGET, greedy=True).tokens[0].tolist()
         by_torch = equivalence.fast_tokens(engine, fused, text, VOICE, BUDGET, greedy=True).tokens[0].tolist()
         assert by_kernels == by_torch
+
+
+@pytest.mark.skipif(not CUDA, reason="the kernels run on a CUDA device")
+def test_a_dropped_kernels_decoder_frees_its_cache_at_once(engine: ChatterboxEngine) -> None:
+    """No reference cycle between the decoder and its kernel launches: a fallback to the fused
+    layer must not hold two static caches until the garbage collector runs."""
+    import weakref
+
+    from chatterbox_shim.engines.fast_t3 import FastT3Decoder
+
+    served = engine.fast
+    assert served is not None
+    other = FastT3Decoder(
+        engine.model.t3,
+        max_prompt_tokens=served.max_len - served.max_new_tokens - 1,
+        max_new_tokens=served.max_new_tokens,
+        variant="kernels",
+    )
+    assert other.kernel_layers is not None
+    gone = weakref.ref(other)
+    del other
+    assert gone() is None
+
+
+def test_kernels_that_fail_their_set_up_give_way_to_the_fused_layer_naming_why(
+    engine: ChatterboxEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    checked = engine._checked_fast_decoder
+
+    def kernels_fail(variant: str):  # type: ignore[no-untyped-def]
+        if variant == "kernels":
+            raise RuntimeError("cuLaunchKernelEx: an illegal memory access (injected)")
+        return checked(variant)
+
+    monkeypatch.setattr(engine, "_checked_fast_decoder", kernels_fail)
+    try:
+        engine.set_up_decoder("kernels")
+        assert engine.decode_path == "fast"
+        facts = engine.describe()
+        assert facts["decode_layer"] == "fused"
+        injected = "RuntimeError: cuLaunchKernelEx: an illegal memory access (injected)"
+        assert facts["decode_kernels_unavailable"] == injected
+    finally:
+        monkeypatch.undo()
+        engine.set_up_decoder("kernels")
+    assert engine.decode_path == "fast"

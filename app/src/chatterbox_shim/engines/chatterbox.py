@@ -14,6 +14,7 @@ reference loop and says so in its log and on /health.
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import time
@@ -260,15 +261,7 @@ class ChatterboxEngine(Engine):
         if wanted == "reference":
             return
         self._release_cuda_memory()
-        fast, passed = self._checked_fast_decoder(self.fast_variant)
-        if not passed and fast.variant in KERNEL_VARIANTS:
-            log.error(
-                "the decode kernels disagree with the reference: trying the fused torch layer",
-                extra={"max_relative_error": self.fast_check_error},
-            )
-            del fast
-            self._release_cuda_memory()
-            fast, passed = self._checked_fast_decoder("fused")
+        fast, passed = self._kernels_or_fused()
         bound = MAX_RELATIVE_ERROR[self.decode_dtype]
         if not passed:
             log.error(
@@ -276,7 +269,7 @@ class ChatterboxEngine(Engine):
                 extra={"max_relative_error": self.fast_check_error, "bound": bound, "dtype": self.decode_dtype},
             )
             return
-        if fast.use_graphs:
+        if fast.use_graphs and not fast.graphs:
             self.graph_capture_seconds = fast.capture_all()
         self.decoder = FastDecoder(fast, self.fast_max_prompt_tokens)
         log.info(
@@ -289,6 +282,29 @@ class ChatterboxEngine(Engine):
                 "capture_seconds": round(self.graph_capture_seconds, 3),
             },
         )
+
+    def _kernels_or_fused(self) -> tuple[FastT3Decoder, bool]:
+        """The requested layer, checked; kernels that disagree with the reference or fail in their
+        set-up, check or capture give way to torch's fused layer, which records why."""
+        if self.fast_variant not in KERNEL_VARIANTS:
+            return self._checked_fast_decoder(self.fast_variant)
+        fast: FastT3Decoder | None = None
+        try:
+            fast, passed = self._checked_fast_decoder(self.fast_variant)
+            if passed and fast.use_graphs:
+                self.graph_capture_seconds = fast.capture_all()
+            if passed or fast.variant not in KERNEL_VARIANTS:
+                return fast, passed
+            reason = f"start-up check failed: relative error {self.fast_check_error:.2e}"
+        except Exception as error:  # the kernels are an optimisation: the fused layer is the answer
+            reason = f"{type(error).__name__}: {error}"[:300]
+        log.error("the decode kernels are not used: trying the fused torch layer", extra={"reason": reason})
+        fast = None  # dropped before the fused layer's cache is allocated
+        gc.collect()
+        self._release_cuda_memory()
+        fused, passed = self._checked_fast_decoder("fused")
+        fused.kernels_unavailable = reason
+        return fused, passed
 
     def _checked_fast_decoder(self, variant: str) -> tuple[FastT3Decoder, bool]:
         dtype = torch.float32 if self.decode_dtype == "float32" else torch.bfloat16

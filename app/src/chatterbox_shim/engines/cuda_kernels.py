@@ -34,9 +34,13 @@ def default_fatbin() -> Path:
 
 
 def _driver() -> ctypes.CDLL:
-    name = ctypes.util.find_library("cuda") or "libcuda.so.1"
+    # The driver's own soname first: find_library may find the toolkit's link-time stub.
     try:
-        return ctypes.CDLL(name)
+        return ctypes.CDLL("libcuda.so.1")
+    except OSError:
+        pass
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("cuda") or "libcuda.so")
     except OSError as exc:
         raise KernelsUnavailableError(f"no CUDA driver library ({exc})") from exc
 

@@ -101,5 +101,6 @@ def teacher_forced_errors(
 def start_up_check(engine: ChatterboxEngine, fast: FastT3Decoder, dtype: str) -> tuple[float, bool]:
     """(largest error, passed) of the start-up check on this very device."""
     steps = min(CHECK_STEPS, engine.token_cap.ceiling)
-    error = max(teacher_forced_errors(engine, fast, CHECK_TEXT, engine.first_voice(), steps))
+    # Through captured graphs where the decoder serves them: what serves is what is checked.
+    error = max(teacher_forced_errors(engine, fast, CHECK_TEXT, engine.first_voice(), steps, graphs=fast.use_graphs))
     return error, error <= MAX_RELATIVE_ERROR[dtype]

@@ -39,6 +39,8 @@ def _grid(items: int, k: int, what: str) -> tuple[int, int, int]:
 def _address(t: torch.Tensor, what: str) -> int:
     if t.dtype != torch.float32 or not t.is_contiguous() or t.device.type != "cuda":
         raise KernelsUnavailableError(f"{what} is not a contiguous fp32 CUDA tensor")
+    if t.data_ptr() % 16:  # the kernels load float4s: a misaligned one is a sticky context error
+        raise KernelsUnavailableError(f"{what} is not 16-byte aligned")
     return t.data_ptr()
 
 
@@ -51,7 +53,12 @@ class KernelLayers:
         if decoder.max_len * 4 + ATTEND_STATIC_SHARED_BYTES > MAX_SHARED_BYTES:
             raise KernelsUnavailableError(f"a static cache of {decoder.max_len} positions exceeds the attention kernel")
         self.kernels = kernels
-        self.decoder = decoder
+        # The decoder's tensors this step reads or writes, not the decoder itself: the decoder holds
+        # this object, and a reference back would keep a dropped decoder's cache alive until the
+        # garbage collector ran (a fallback to the fused layer would then hold two caches).
+        self.device = decoder.device
+        self.logits, self.prompt_len, self.step_counter = decoder.logits, decoder.prompt_len, decoder.step
+        self.head_bias = decoder.w.head_b
         hidden, inter, dev = decoder.hidden, decoder.w.intermediate, decoder.device
         self.x = torch.zeros(2, hidden, device=dev)
         self.q = torch.zeros(2, hidden, device=dev)
@@ -62,11 +69,10 @@ class KernelLayers:
         self.sin = decoder.sin_table.contiguous()
         self.launches: list[Launch] = []
         for index, lw in enumerate(decoder.w.layers):
-            self.launches.extend(self._layer(index, lw))
-        self.launches.append(self._head())
+            self.launches.extend(self._layer(decoder, index, lw))
+        self.launches.append(self._head(decoder))
 
-    def _layer(self, index: int, lw: dict[str, Any]) -> list[Launch]:
-        d = self.decoder
+    def _layer(self, d: FastT3Decoder, index: int, lw: dict[str, Any]) -> list[Launch]:
         hidden, inter = d.hidden, d.w.intermediate
         k = self.kernels
         buffers = ((self.x, "x"), (self.q, "q"), (self.attn, "attn"), (self.act, "act"))
@@ -103,8 +109,7 @@ class KernelLayers:
             ),
         ]  # fmt: skip
 
-    def _head(self) -> Launch:
-        d = self.decoder
+    def _head(self, d: FastT3Decoder) -> Launch:
         vocab = d.vocab
         return self.kernels.launch_of(
             "t3_head",
@@ -121,9 +126,12 @@ class KernelLayers:
         decoder.logits. Both writes are kernels (a copy from a broadcast, an add), not memcpy
         nodes, ahead of the first dependent launch."""
         self.x.copy_(embed.expand(2, -1))
-        torch.add(self.decoder.prompt_len, self.decoder.step, out=self.position)
-        stream = torch.cuda.current_stream(self.decoder.device).cuda_stream
-        for launch in self.launches:
-            self.kernels.run(launch, stream)
-        if self.decoder.w.head_b is not None:
-            self.decoder.logits.add_(self.decoder.w.head_b.float())
+        torch.add(self.prompt_len, self.step_counter, out=self.position)
+        # The driver launches on the calling thread's current context: make it this device's
+        # (the worker thread's torch calls may have left another device's current).
+        with torch.cuda.device(self.device):
+            stream = torch.cuda.current_stream(self.device).cuda_stream
+            for launch in self.launches:
+                self.kernels.run(launch, stream)
+        if self.head_bias is not None:
+            self.logits.add_(self.head_bias.float())
