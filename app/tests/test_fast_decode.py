@@ -20,6 +20,7 @@ from chatterbox_shim.engines.base import SynthesisParams, TokenCap
 from chatterbox_shim.engines.chatterbox import ChatterboxEngine
 from chatterbox_shim.engines.decoders import FastDecoder, ReferenceDecoder
 from chatterbox_shim.engines.equivalence import MAX_RELATIVE_ERROR
+from chatterbox_shim.engines.fast_t3 import FastT3Decoder
 from chatterbox_shim.sentences import default_sentences
 from chatterbox_shim.voices import load_allowlist
 
@@ -49,6 +50,18 @@ def engine(test_bundle: Path, test_voices: Path) -> ChatterboxEngine:
     eng.load()
     assert eng.decode_path == "fast", f"start-up check refused the fast path: {eng.fast_check_error}"
     return eng
+
+
+def _second_decoder(engine: ChatterboxEngine, variant: str) -> FastT3Decoder:
+    """Another decoder of the given layer variant on the served one's model and sizes."""
+    served = engine.fast
+    assert served is not None
+    return FastT3Decoder(
+        engine.model.t3,
+        max_prompt_tokens=served.max_len - served.max_new_tokens - 1,
+        max_new_tokens=served.max_new_tokens,
+        variant=variant,
+    )
 
 
 def _decode_both(engine: ChatterboxEngine, text: str, *, greedy: bool, seed: int | None) -> tuple[list[int], list[int]]:
@@ -124,15 +137,8 @@ def test_fused_matrices_are_the_module_weights_not_copies(engine: ChatterboxEngi
 def test_the_unfused_layer_gives_the_same_greedy_tokens(engine: ChatterboxEngine) -> None:
     """Issue 6's op-for-op layer ("v1") and the fused layer, from one prompt: same tokens; a second
     decoder on the same model finds the fused matrices again instead of copying them."""
-    from chatterbox_shim.engines.fast_t3 import FastT3Decoder
-
     served = engine.fast
-    other = FastT3Decoder(
-        engine.model.t3,
-        max_prompt_tokens=served.max_len - served.max_new_tokens - 1,
-        max_new_tokens=served.max_new_tokens,
-        variant="v1",
-    )
+    other = _second_decoder(engine, "v1")
     assert other.w.layers[0]["qkv"].data_ptr() == served.w.layers[0]["qkv"].data_ptr()
     fused = equivalence.fast_tokens(engine, served, SENTENCES[0], VOICE, BUDGET, greedy=True).tokens[0].tolist()
     unfused = equivalence.fast_tokens(engine, other, SENTENCES[0], VOICE, BUDGET, greedy=True).tokens[0].tolist()
@@ -215,16 +221,9 @@ def test_the_decode_kernels_serve_on_a_gpu_and_the_fused_layer_elsewhere(engine:
 
 @pytest.mark.skipif(not CUDA, reason="the kernels run on a CUDA device")
 def test_the_fused_torch_layer_gives_the_kernels_greedy_tokens(engine: ChatterboxEngine) -> None:
-    from chatterbox_shim.engines.fast_t3 import FastT3Decoder
-
     served = engine.fast
     assert served is not None
-    fused = FastT3Decoder(
-        engine.model.t3,
-        max_prompt_tokens=served.max_len - served.max_new_tokens - 1,
-        max_new_tokens=served.max_new_tokens,
-        variant="fused",
-    )
+    fused = _second_decoder(engine, "fused")
     for text in SENTENCES[:3]:
         by_kernels = equivalence.fast_tokens(engine, served, text, VOICE, BUDGET, greedy=True).tokens[0].tolist()
         by_torch = equivalence.fast_tokens(engine, fused, text, VOICE, BUDGET, greedy=True).tokens[0].tolist()
@@ -237,16 +236,7 @@ def test_a_dropped_kernels_decoder_frees_its_cache_at_once(engine: ChatterboxEng
     layer must not hold two static caches until the garbage collector runs."""
     import weakref
 
-    from chatterbox_shim.engines.fast_t3 import FastT3Decoder
-
-    served = engine.fast
-    assert served is not None
-    other = FastT3Decoder(
-        engine.model.t3,
-        max_prompt_tokens=served.max_len - served.max_new_tokens - 1,
-        max_new_tokens=served.max_new_tokens,
-        variant="kernels",
-    )
+    other = _second_decoder(engine, "kernels")
     assert other.kernel_layers is not None
     gone = weakref.ref(other)
     del other
