@@ -269,8 +269,6 @@ class ChatterboxEngine(Engine):
                 extra={"max_relative_error": self.fast_check_error, "bound": bound, "dtype": self.decode_dtype},
             )
             return
-        if fast.use_graphs and not fast.graphs:
-            self.graph_capture_seconds = fast.capture_all()
         self.decoder = FastDecoder(fast, self.fast_max_prompt_tokens)
         log.info(
             "fast decode path checked",
@@ -291,8 +289,6 @@ class ChatterboxEngine(Engine):
         fast: FastT3Decoder | None = None
         try:
             fast, passed = self._checked_fast_decoder(self.fast_variant)
-            if passed and fast.use_graphs:
-                self.graph_capture_seconds = fast.capture_all()
             if passed or fast.variant not in KERNEL_VARIANTS:
                 return fast, passed
             reason = f"start-up check failed: relative error {self.fast_check_error:.2e}"
@@ -316,6 +312,8 @@ class ChatterboxEngine(Engine):
             variant=variant,
         )
         self.fast_check_error, passed = start_up_check(self, fast, self.decode_dtype)
+        if passed and fast.use_graphs:  # capture only a layer that is going to serve
+            self.graph_capture_seconds = fast.capture_all()
         return fast, passed
 
     def _sync(self) -> None:

@@ -10,11 +10,8 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-
-log = logging.getLogger(__name__)
 
 FATBIN_NAME = "t3_decode.fatbin"
 KERNEL_NAMES = ("t3_qkv", "t3_attend", "t3_resid", "t3_gate_up", "t3_head")
