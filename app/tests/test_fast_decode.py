@@ -154,16 +154,43 @@ def test_s3gen_graph_replay_matches_eager(engine: ChatterboxEngine) -> None:
     replays = engine.s3gen_graphs.replays
     graphed = engine.synthesize(params)
     assert engine.s3gen_graphs.replays > replays
-    from chatterbox_shim.engines import s3gen_graphs
-
-    s3gen_graphs.uninstall(engine.model.s3gen)
+    engine.s3gen_graphs.enabled = False
     try:
         eager = engine.synthesize(params)
     finally:
-        s3gen_graphs.install(engine.model.s3gen)
-        engine.s3gen_graphs = engine.model.s3gen.flow.decoder.estimator
+        engine.s3gen_graphs.enabled = True
     assert graphed.wav.shape == eager.wav.shape
     assert float(np.max(np.abs(graphed.wav - eager.wav))) <= 1e-4
+
+
+@pytest.mark.skipif(not CUDA, reason="S3Gen graphs are CUDA only")
+def test_one_bucket_graph_serves_every_length_in_its_bucket(engine: ChatterboxEngine) -> None:
+    """Two lengths in one bucket share a graph (the second captures nothing); a length in the next
+    bucket gets its own; every waveform is within 1e-4 of eager S3Gen from the same tokens."""
+    from chatterbox_shim.engines.s3gen_graphs import padded_frames
+
+    wrapper = engine.s3gen_graphs
+    assert wrapper is not None
+    ref = engine._conds[VOICE].gen
+    prompt = ref["prompt_feat"].shape[1]
+    bucket_end = padded_frames(prompt + 2 * 700)  # longer than any other test asks, so not yet captured
+    first = (bucket_end - 30 - prompt) // 2  # estimator frames = prompt + 2 * tokens
+    lengths = [first, first + 5, (bucket_end + 20 - prompt) // 2]
+    assert padded_frames(prompt + 2 * lengths[0]) == padded_frames(prompt + 2 * lengths[1]) == bucket_end
+    assert padded_frames(prompt + 2 * lengths[2]) > bucket_end
+    captures = []
+    for index, length in enumerate(lengths):
+        tokens = torch.randint(0, 6561, (length,), generator=torch.Generator().manual_seed(index)).to(DEVICE)
+        waves = {}
+        for enabled in (False, True):
+            wrapper.enabled = enabled
+            torch.manual_seed(index)
+            waves[enabled], _ = engine.model.s3gen.inference(speech_tokens=tokens, ref_dict=ref)
+        wrapper.enabled = True
+        captures.append(wrapper.captures)
+        assert float((waves[True] - waves[False]).abs().max()) <= 1e-4, length
+    assert captures[1] == captures[0], "a second length in a captured bucket captured again"
+    assert captures[2] == captures[1] + 1
 
 
 def test_a_failing_fast_path_set_up_serves_the_reference_loop(

@@ -1,15 +1,24 @@
-"""S3Gen's flow-matching estimator replayed as a CUDA graph, per exact input shape.
+"""S3Gen's flow-matching estimator replayed as CUDA graphs, one per length bucket.
 
 0.1.7's S3Gen runs its CFM estimator (a 1-D U-Net with transformer blocks, CFG batch of 2) ten
-times per utterance on inputs of one shape (the voice prompt's mel frames plus twice the speech
-tokens). Eagerly each call launches a few thousand small kernels from Python. Here the first call
-at a shape runs eagerly (its answer is returned as is), the call is then captured once, and the
-other nine replay the graph: the same kernels on the same shapes, so the same numbers.
+times per utterance on inputs of one shape: the voice prompt's mel frames plus twice the speech
+tokens. Eagerly each call launches about 1,500 small kernels from Python.
 
-No padding to length buckets: the estimator mixes positions through attention, convolutions and
-up/down-sampling, and exact equality with the eager path is the requirement. The price is one
-capture per utterance (about one eager call's launch time); only the latest graphs are kept.
-A capture that fails turns graphs off for the process (eager from then on), with a log line.
+Here a call's frames are padded up to a multiple of `BUCKET_FRAMES` and the bucket's graph is
+replayed: one graph serves every utterance whose length falls in the bucket, so after a bucket's
+first use an utterance pays no eager call and no capture. Padding is exact by construction, not
+by luck: every convolution in the estimator is causal (it reads only earlier frames), every norm
+is per frame, the padded frames' mask is zero (so attention gives them a weight of exactly 0 and
+each block multiplies them by 0), and the output is cut back to the call's frames. What is left
+is float rounding where cuDNN or cuBLAS pick another algorithm for the padded shape; the engine's
+start-up check bounds it on the waveform, and the bench reports it per length.
+
+A bucket's first use runs the call eagerly on the padded inputs (which also warms cuDNN and
+cuBLAS for that shape), captures it, and answers from the eager run. Graphs share one memory pool:
+the worker replays one at a time and each answer is copied out before the next replay, so one
+graph's intermediates may reuse another's memory. Calls longer than `MAX_GRAPH_FRAMES`, and
+meanflow calls (not 0.1.7's S3Gen), run eagerly. A capture that fails turns graphs off for the
+process (eager from then on), with a log line.
 
 One change to what is captured: 0.1.7's `add_optional_chunk_mask` reads a count back to the host
 (`.item()`, not allowed while capturing) to decide whether to set rows of a mask that are entirely
@@ -22,15 +31,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
-from collections import OrderedDict
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any, cast
 
 import torch
 
 log = logging.getLogger(__name__)
 
-KEEP_GRAPHS = 1  # graphs kept (each holds its own activation memory)
+# Frames are padded up to a multiple of this: at most 63 wasted frames (about 10% of a short
+# sentence with a 10 s voice prompt), and about 16 buckets cover a 1,000-frame range.
+BUCKET_FRAMES = 64
+# Longer calls run eagerly: a bucket's graph keeps its inputs and output, and the shared pool
+# grows to the largest bucket's activations (attention is quadratic in frames).
+MAX_GRAPH_FRAMES = 4096
 
 
 def _chunk_mask_without_sync(original: Any) -> Any:
@@ -84,13 +98,47 @@ def _reset_generator_after_failed_capture(device: torch.device) -> None:
     torch.cuda.synchronize(device)
 
 
+@dataclass
+class _BucketGraph:
+    """One captured estimator call at `frames` padded frames, with the buffers it reads and writes."""
+
+    frames: int
+    graph: torch.cuda.CUDAGraph
+    inputs: list[torch.Tensor | None]  # x, mask, mu, t, spks, cond, r: the estimator's order
+    output: torch.Tensor
+
+    def load(self, args: tuple[Any, ...], frames: int) -> None:
+        """Copy a call's inputs in; the padded frames of every per-frame input are zeroed (the
+        mask's zeros are what make padding exact; the others are zeroed so no earlier call's
+        values linger)."""
+        for buffer, value in zip(self.inputs, args, strict=True):
+            if buffer is None:
+                continue
+            if buffer.dim() == 3:
+                buffer[..., :frames].copy_(value)
+                buffer[..., frames:].zero_()
+            else:
+                buffer.copy_(value)
+
+
+def padded_frames(frames: int, bucket: int = BUCKET_FRAMES) -> int:
+    return -(-frames // bucket) * bucket
+
+
+def _pad(value: Any, frames: int) -> Any:
+    if value is None or value.dim() != 3:
+        return None if value is None else value.clone()
+    return torch.nn.functional.pad(value, (0, frames - value.shape[-1]))
+
+
 class GraphedEstimator(torch.nn.Module):
-    def __init__(self, estimator: torch.nn.Module, keep: int = KEEP_GRAPHS) -> None:
+    def __init__(self, estimator: torch.nn.Module, max_frames: int = MAX_GRAPH_FRAMES) -> None:
         super().__init__()
         self.inner = estimator
-        self.keep = keep
+        self.max_frames = max_frames
         self.enabled = True
-        self.graphs: OrderedDict[tuple[Any, ...], tuple[torch.cuda.CUDAGraph, list[Any], torch.Tensor]] = OrderedDict()
+        self.graphs: dict[tuple[Any, ...], _BucketGraph] = {}
+        self.pool: Any = None  # one memory pool for every bucket's graph (made at the first capture)
         self.captures = 0
         self.replays = 0
         self.capture_seconds = 0.0
@@ -99,56 +147,60 @@ class GraphedEstimator(torch.nn.Module):
     def dtype(self) -> torch.dtype:
         return cast(torch.dtype, self.inner.dtype)
 
-    @staticmethod
-    def _key(args: tuple[Any, ...]) -> tuple[Any, ...]:
-        return tuple(None if a is None else (tuple(a.shape), a.dtype, a.device) for a in args)
+    def _eager(self, args: tuple[Any, ...]) -> torch.Tensor:
+        x, mask, mu, t, spks, cond, r = args
+        return cast(torch.Tensor, self.inner.forward(x=x, mask=mask, mu=mu, t=t, spks=spks, cond=cond, r=r))
 
     def forward(self, x, mask, mu, t, spks=None, cond=None, r=None):  # noqa: ANN001, ANN201 (the estimator's own signature)
         args = (x, mask, mu, t, spks, cond, r)
-        if not self.enabled or not x.is_cuda or torch.cuda.is_current_stream_capturing():
-            return self.inner.forward(x=x, mask=mask, mu=mu, t=t, spks=spks, cond=cond, r=r)
-        key = self._key(args)
+        frames = x.shape[-1]
+        if (
+            not self.enabled
+            or not x.is_cuda
+            or r is not None
+            or frames > self.max_frames
+            or torch.cuda.is_current_stream_capturing()
+        ):
+            return self._eager(args)
+        padded = padded_frames(frames)
+        key = (
+            padded,
+            *(
+                None if a is None else (tuple(a.shape[:-1]) if a.dim() == 3 else tuple(a.shape), a.dtype, a.device)
+                for a in args
+            ),
+        )
         entry = self.graphs.get(key)
         if entry is None:
-            out = self.inner.forward(x=x, mask=mask, mu=mu, t=t, spks=spks, cond=cond, r=r)
-            self._capture(key, args)
-            return out
-        self.graphs.move_to_end(key)
-        graph, static_in, static_out = entry
-        for dst, src in zip(static_in, args, strict=True):
-            if dst is not None:
-                dst.copy_(src)
-        graph.replay()
+            return self._first_use(key, args, padded)
+        entry.load(args, frames)
+        entry.graph.replay()
         self.replays += 1
-        return static_out.clone()
+        return entry.output[..., :frames].clone()
 
-    def _capture(self, key: tuple[Any, ...], args: tuple[Any, ...]) -> None:
+    def _first_use(self, key: tuple[Any, ...], args: tuple[Any, ...], padded: int) -> torch.Tensor:
+        """Answer eagerly from the padded inputs (the same numbers a replay gives), then capture."""
         started = time.perf_counter()
-        while len(self.graphs) >= self.keep:
-            self.graphs.popitem(last=False)
-        static_in = [None if a is None else a.clone() for a in args]
+        frames = args[0].shape[-1]
+        inputs = [_pad(a, padded) for a in args]  # zeros after the call's frames: the mask masks them out
+        answer = self._eager(tuple(inputs))[..., :frames].clone()
         graph = torch.cuda.CUDAGraph()
+        if not self.graphs:  # a pool lives only while a graph captured into it does
+            self.pool = torch.cuda.graph_pool_handle()
         try:
-            with _capturable_decoder(), torch.cuda.graph(graph):
-                static_out = self.inner.forward(
-                    x=static_in[0],
-                    mask=static_in[1],
-                    mu=static_in[2],
-                    t=static_in[3],
-                    spks=static_in[4],
-                    cond=static_in[5],
-                    r=static_in[6],
-                )
+            with _capturable_decoder(), torch.cuda.graph(graph, pool=self.pool):
+                output = self._eager(tuple(inputs))
         except Exception:
             log.exception("S3Gen estimator capture failed: eager from now on")
             self.enabled = False
             self.graphs.clear()
             del graph
             _reset_generator_after_failed_capture(args[0].device)
-            return
-        self.graphs[key] = (graph, static_in, static_out)
+            return answer
+        self.graphs[key] = _BucketGraph(padded, graph, inputs, output)
         self.captures += 1
         self.capture_seconds += time.perf_counter() - started
+        return answer
 
 
 def install(s3gen: Any) -> GraphedEstimator | None:
