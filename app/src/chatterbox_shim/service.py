@@ -14,6 +14,7 @@ from pydantic import SecretStr
 from .answer_shape import AnswerShape
 from .audio import InvalidAudioError, Pcm, resample, to_pcm16
 from .engines.base import Engine, EngineOutput, SynthesisParams, TokenCap
+from .import_ahead import import_ahead
 from .metrics import ShimMetrics
 from .settings import Settings
 from .voices import load_allowlist
@@ -88,13 +89,14 @@ def build_engine(settings: Settings) -> Engine:
         names = frozenset(voices) if voices else frozenset({settings.default_voice})
         engine: Engine = LabToneEngine(names, rtf=settings.lab_rtf, load_seconds=settings.lab_load_seconds)
     else:
-        from .engines.chatterbox import ChatterboxEngine
-
         # Both are enforced by Settings for this engine.
         assert settings.weights_dir is not None
         assert voices is not None
+        import_ahead()  # the libraries load while the weights are hashed (import_ahead.py)
         if settings.verify_weights:
             verify_weights(settings.weights_dir, Manifest.load(settings.weights_manifest))
+        from .engines.chatterbox import ChatterboxEngine
+
         cap = TokenCap(settings.token_cap_base_seconds, settings.token_cap_chars_per_second, settings.max_speech_tokens)
         engine = ChatterboxEngine(
             settings.weights_dir,
