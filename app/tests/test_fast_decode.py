@@ -292,3 +292,41 @@ def test_kernels_that_fail_their_set_up_give_way_to_the_fused_layer_naming_why(
         monkeypatch.undo()
         engine.set_up_decoder("kernels")
     assert engine.decode_path == "fast"
+
+
+@pytest.mark.skipif(not CUDA, reason="S3Gen graphs are CUDA only")
+def test_bucket_graphs_refused_at_start_up_fall_back_to_exact_shape_graphs(
+    engine: ChatterboxEngine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """If padded shapes moved the waveform past the bound (another GPU, other cuDNN algorithms),
+    S3Gen keeps graphs of each call's exact shape, not eager S3Gen, and still matches eager."""
+    served = engine.s3gen_graphs
+    real_check = engine._checked_s3gen_graphs
+
+    def buckets_refused(bucket_frames: int) -> tuple[object, float | None]:
+        if bucket_frames > 1:
+            return None, 1.0
+        return real_check(bucket_frames)
+
+    monkeypatch.setattr(engine, "_checked_s3gen_graphs", buckets_refused)
+    try:
+        engine.set_up_s3gen()
+        wrapper = engine.s3gen_graphs
+        assert wrapper is not None
+        assert wrapper.bucket_frames == 1
+        assert engine.s3gen_check_error is not None
+        assert engine.s3gen_check_error <= 1e-4
+        params = SynthesisParams(SENTENCES[2], VOICE, seed=3)
+        graphed = engine.synthesize(params)
+        assert len(wrapper.graphs) == 1  # exact shapes: only the latest graph is kept
+        wrapper.enabled = False
+        eager = engine.synthesize(params)
+        wrapper.enabled = True
+        assert float(np.max(np.abs(graphed.wav - eager.wav))) <= 1e-4
+    finally:
+        from chatterbox_shim.engines import s3gen_graphs
+
+        s3gen_graphs.uninstall(engine.model.s3gen)
+        if served is not None:
+            engine.model.s3gen.flow.decoder.estimator = served
+        engine.s3gen_graphs = served

@@ -222,35 +222,49 @@ class ChatterboxEngine(Engine):
             torch.cuda.empty_cache()
 
     def set_up_s3gen(self) -> None:
-        """Graph-replayed CFM estimator steps (CUDA only), kept only if the start-up check passes."""
+        """Graph-replayed CFM estimator steps (CUDA only), kept only if the start-up check passes:
+        length-bucket graphs first; if their padded shapes move the waveform past the bound, graphs
+        of each call's exact shape (a capture per utterance, as before buckets); else eager."""
         if not (self.s3gen_graphs_requested and self.device.startswith("cuda")):
             return
+        for bucket_frames in (s3gen_graphs.BUCKET_FRAMES, 1):
+            wrapper, self.s3gen_check_error = self._checked_s3gen_graphs(bucket_frames)
+            if wrapper is None:
+                continue
+            self.s3gen_graphs = wrapper
+            log.info(
+                "S3Gen graph replay checked",
+                extra={"max_abs_error": self.s3gen_check_error, "bucket_frames": bucket_frames},
+            )
+            return
+
+    def _checked_s3gen_graphs(self, bucket_frames: int) -> tuple[GraphedEstimator | None, float | None]:
         model = self.model
         tokens = torch.arange(S3GEN_CHECK_TOKENS, device=self.device) * 97 % SPEECH_VOCAB_LIMIT
         ref = self._conds[sorted(self._conds)[0]].gen
         rng = torch.random.get_rng_state(), torch.cuda.get_rng_state()
+        s3gen_graphs.uninstall(model.s3gen)
         try:
             torch.manual_seed(0)
             eager, _ = model.s3gen.inference(speech_tokens=tokens, ref_dict=ref)
-            wrapper = s3gen_graphs.install(model.s3gen)
+            wrapper = s3gen_graphs.install(model.s3gen, bucket_frames)
             if wrapper is None:
-                return
+                return None, None
             torch.manual_seed(0)
             graphed, _ = model.s3gen.inference(speech_tokens=tokens, ref_dict=ref)
         finally:
             torch.random.set_rng_state(rng[0])
             torch.cuda.set_rng_state(rng[1])
         same_shape = graphed.shape == eager.shape
-        self.s3gen_check_error = float((graphed - eager).abs().max()) if same_shape else float("inf")
-        if not wrapper.enabled or wrapper.replays == 0 or self.s3gen_check_error > S3GEN_MAX_ABS_ERROR:
+        error = float((graphed - eager).abs().max()) if same_shape else float("inf")
+        if not wrapper.enabled or wrapper.replays == 0 or error > S3GEN_MAX_ABS_ERROR:
             log.error(
-                "S3Gen graph replay disagrees with the eager path (or did not capture): eager S3Gen",
-                extra={"max_abs_error": self.s3gen_check_error, "replays": wrapper.replays},
+                "S3Gen graph replay disagrees with the eager path (or did not capture)",
+                extra={"max_abs_error": error, "replays": wrapper.replays, "bucket_frames": bucket_frames},
             )
             s3gen_graphs.uninstall(model.s3gen)
-            return
-        self.s3gen_graphs = wrapper
-        log.info("S3Gen graph replay checked", extra={"max_abs_error": self.s3gen_check_error})
+            return None, error
+        return wrapper, error
 
     def set_up_decoder(self, variant: str | None = None) -> None:
         """Choose T3's decoder: the fast one only if it passes the start-up check on this device.

@@ -132,9 +132,14 @@ def _pad(value: Any, frames: int) -> Any:
 
 
 class GraphedEstimator(torch.nn.Module):
-    def __init__(self, estimator: torch.nn.Module, max_frames: int = MAX_GRAPH_FRAMES) -> None:
+    def __init__(
+        self, estimator: torch.nn.Module, bucket_frames: int = BUCKET_FRAMES, max_frames: int = MAX_GRAPH_FRAMES
+    ) -> None:
         super().__init__()
         self.inner = estimator
+        self.bucket_frames = bucket_frames
+        # Exact-shape graphs (bucket_frames=1) are a new shape almost every utterance: keep one.
+        self.keep: int | None = None if bucket_frames > 1 else 1
         self.max_frames = max_frames
         self.enabled = True
         self.graphs: dict[tuple[Any, ...], _BucketGraph] = {}
@@ -162,7 +167,7 @@ class GraphedEstimator(torch.nn.Module):
             or torch.cuda.is_current_stream_capturing()
         ):
             return self._eager(args)
-        padded = padded_frames(frames)
+        padded = padded_frames(frames, self.bucket_frames)
         key = (
             padded,
             *(
@@ -184,6 +189,8 @@ class GraphedEstimator(torch.nn.Module):
         frames = args[0].shape[-1]
         inputs = [_pad(a, padded) for a in args]  # zeros after the call's frames: the mask masks them out
         answer = self._eager(tuple(inputs))[..., :frames].clone()
+        if self.keep is not None and len(self.graphs) >= self.keep:
+            self.graphs.clear()
         graph = torch.cuda.CUDAGraph()
         if not self.graphs:  # a pool lives only while a graph captured into it does
             self.pool = torch.cuda.graph_pool_handle()
@@ -203,14 +210,15 @@ class GraphedEstimator(torch.nn.Module):
         return answer
 
 
-def install(s3gen: Any) -> GraphedEstimator | None:
-    """Wrap the CFM estimator of a CUDA S3Gen in place; returns the wrapper (None on the CPU)."""
+def install(s3gen: Any, bucket_frames: int = BUCKET_FRAMES) -> GraphedEstimator | None:
+    """Wrap the CFM estimator of a CUDA S3Gen in place; returns the wrapper (None on the CPU).
+    `bucket_frames=1` captures each call's exact shape, keeping only the latest graph."""
     cfm = s3gen.flow.decoder
     if isinstance(cfm.estimator, GraphedEstimator):
         return cfm.estimator
     if not next(cfm.estimator.parameters()).is_cuda:
         return None
-    cfm.estimator = GraphedEstimator(cfm.estimator)
+    cfm.estimator = GraphedEstimator(cfm.estimator, bucket_frames)
     return cfm.estimator
 
 
