@@ -22,7 +22,16 @@ def _tensors(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 def both(test_bundle: Path) -> tuple[object, object]:
     from chatterbox.tts import ChatterboxTTS
 
-    return ChatterboxTTS.from_local(test_bundle, "cpu"), model_loading.load_chatterbox(test_bundle, "cpu")
+    seen: list[str] = []
+    handler = logging.Handler()
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logging.getLogger(model_loading.__name__).addHandler(handler)
+    try:
+        loaded = model_loading.load_chatterbox(test_bundle, "cpu")
+    finally:
+        logging.getLogger(model_loading.__name__).removeHandler(handler)
+    assert seen == []  # the fast path, not the missing-key fallback
+    return ChatterboxTTS.from_local(test_bundle, "cpu"), loaded
 
 
 @pytest.mark.parametrize("part", ["t3", "s3gen", "ve"])
@@ -77,3 +86,30 @@ def test_a_key_missing_from_s3gen_s_file_builds_s3gen_as_from_local_does(
     weight = dict(s3gen.named_parameters())[dropped]
     assert torch.isfinite(weight).all()
     assert 0 < float(weight.detach().std()) < 1  # a drawn init, not zeros or left-over memory
+
+
+def test_keys_s3gen_computes_itself_may_be_missing_without_the_slow_path(
+    test_bundle: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """0.1.7's released s3gen.safetensors may leave out the tokenizer's mel filters and window
+    (S3Gen lists them in `ignore_state_dict_missing`): built without draws, they are still right."""
+    import safetensors.torch
+    from chatterbox.models.s3gen import S3Gen
+
+    real_load = safetensors.torch.load_file
+    computed = S3Gen.ignore_state_dict_missing
+
+    def without_computed(path: Path, *args: object, **kwargs: object) -> dict[str, torch.Tensor]:
+        state = real_load(path, *args, **kwargs)
+        if Path(path).name == "s3gen.safetensors":
+            for key in computed:
+                state.pop(key, None)
+        return state
+
+    monkeypatch.setattr(safetensors.torch, "load_file", without_computed)
+    with caplog.at_level(logging.WARNING, logger=model_loading.__name__):
+        s3gen = model_loading._load_s3gen(test_bundle, "cpu")
+    assert "lacks some of S3Gen's keys" not in caplog.text
+    reference = S3Gen()
+    for key in computed:
+        assert torch.equal(dict(s3gen.named_buffers())[key], dict(reference.named_buffers())[key])

@@ -92,9 +92,13 @@ def build_engine(settings: Settings) -> Engine:
         # Both are enforced by Settings for this engine.
         assert settings.weights_dir is not None
         assert voices is not None
-        import_ahead()  # the libraries load while the weights are hashed (import_ahead.py)
+        importing = import_ahead()  # the libraries load while the weights are hashed (import_ahead.py)
         if settings.verify_weights:
-            verify_weights(settings.weights_dir, Manifest.load(settings.weights_manifest))
+            try:
+                verify_weights(settings.weights_dir, Manifest.load(settings.weights_manifest))
+            except Exception:
+                importing.join()  # exit cleanly: never with a daemon thread half-way through an import
+                raise
         from .engines.chatterbox import ChatterboxEngine
 
         cap = TokenCap(settings.token_cap_base_seconds, settings.token_cap_chars_per_second, settings.max_speech_tokens)

@@ -9,9 +9,12 @@ then loaded:
 - T3 is loaded strictly, as from_local does: every parameter and persistent buffer is written
   from the file, so none is left as uninitialised memory. Its only other buffers (rotary
   frequencies) are computed at construction, not drawn.
-- S3Gen is loaded non-strictly by from_local (`strict=False`). If the file leaves any of its keys
-  missing, this loader builds S3Gen again the way from_local does (random init kept) and loads it
-  the same way, with a log line naming the keys: the keys keep a random value there as well.
+- S3Gen is loaded non-strictly by from_local (`strict=False`). Keys S3Gen itself declares as
+  computed (`ignore_state_dict_missing`: the tokenizer's mel filters and window) may be missing.
+  If any other key is missing, this loader builds S3Gen again the way from_local does (random
+  init kept) and loads it the same way, with a log line naming the keys. Those keys then hold
+  random values, as they do in from_local, but not the same ones: T3's draws were skipped, so
+  the generator is in a different state.
 
 Nothing else changes: the same classes, files, dtypes and devices; the voice encoder (8 ms to
 construct) is built as from_local builds it. Only the CPU random generator's state after loading
@@ -71,7 +74,10 @@ def _load_s3gen(weights_dir: Path, device: str) -> Any:
     state = load_file(weights_dir / "s3gen.safetensors")
     with weights_not_drawn():
         s3gen = S3Gen()
-    missing = s3gen.load_state_dict(state, strict=False).missing_keys
+    # 0.1.7 names the buffers its released file leaves out (the tokenizer's mel filters and
+    # window): computed at construction, never drawn, so building without draws keeps them right.
+    computed = set(getattr(type(s3gen), "ignore_state_dict_missing", ()))
+    missing = [key for key in s3gen.load_state_dict(state, strict=False).missing_keys if key not in computed]
     if missing:
         log.warning(
             "s3gen.safetensors lacks some of S3Gen's keys: building S3Gen with its random init, as from_local does",
