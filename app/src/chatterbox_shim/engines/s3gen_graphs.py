@@ -103,9 +103,8 @@ def _reset_generator_after_failed_capture(device: torch.device) -> None:
 
 @dataclass
 class _BucketGraph:
-    """One captured estimator call at `frames` padded frames, with the buffers it reads and writes."""
+    """One captured estimator call at a bucket's padded frames, with the buffers it reads and writes."""
 
-    frames: int
     graph: torch.cuda.CUDAGraph
     inputs: list[torch.Tensor | None]  # x, mask, mu, t, spks, cond, r: the estimator's order
     output: torch.Tensor
@@ -207,7 +206,7 @@ class GraphedEstimator(torch.nn.Module):
             del graph
             _reset_generator_after_failed_capture(args[0].device)
             return answer
-        self.graphs[key] = _BucketGraph(padded, graph, inputs, output)
+        self.graphs[key] = _BucketGraph(graph, inputs, output)
         self.captures += 1
         self.capture_seconds += time.perf_counter() - started
         return answer
